@@ -1,0 +1,42 @@
+// `npm run demo`: the bundled legacy app on 127.0.0.1:3000 and stepgate in front of it on
+// 127.0.0.1:8080, with the shipped config/*.yaml (upstream pointed at the demo app, data in
+// ./data/demo). Ctrl-C stops both.
+import { join } from 'node:path';
+import { loadGatewayConfig, resolveConfigPaths } from '../config/load.js';
+import { loadRouteTable } from '../config/route-table.js';
+import { ConfigError } from '../config/errors.js';
+import { startGateway } from '../gateway.js';
+import { watchRoutes } from '../reload.js';
+import { DEMO_USERS, startDemoApp } from './app.js';
+
+async function main(): Promise<void> {
+  const appPort = Number(process.env.DEMO_APP_PORT ?? 3000);
+  const app = await startDemoApp({ host: '127.0.0.1', port: appPort });
+  const { gatewayFile, routesFile } = resolveConfigPaths();
+  const env = { ...process.env, STEPGATE_UPSTREAM: app.url, STEPGATE_DATA_DIR: process.env.STEPGATE_DATA_DIR ?? join('data', 'demo') };
+  const gw = await startGateway({ cfg: loadGatewayConfig(gatewayFile, env), routes: loadRouteTable(routesFile), env });
+  const stopWatching = watchRoutes(gw.ctx, routesFile);
+  const shown = gw.ctx.cfg.publicOrigin;
+  process.stdout.write(`
+  stepgate demo
+  ─────────────
+  Open ${shown}/login   (the demo app, behind the gateway at ${gw.url})
+  Demo users: ${DEMO_USERS.map((u) => `${u.email} / ${u.password}`).join(',  ')}
+  Try: Billing (PATCH, gated 5m), Account → change password or API keys (gated), close account (once).
+  Your sign-in security: ${shown}${gw.ctx.cfg.prefix}/settings
+  The app alone (no gate): ${app.url}
+  Ctrl-C stops both.
+
+`);
+  const stop = () => {
+    stopWatching();
+    void Promise.all([gw.close(), app.close()]).then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

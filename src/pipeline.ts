@@ -1,0 +1,235 @@
+// One request, from the socket to the upstream, in order (SPEC §4):
+//   framing → canonicalise → own prefix? → match rules → (not gated: forward, nothing else)
+//   → identity → grant? → forward with trusted headers | challenge.
+// Every refusal is a GatewayError written by sendError; nothing here may throw to the server.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { GatewayContext } from './context.js';
+import { GatewayError, sendError } from './errors.js';
+import { grantSatisfies } from './grants/check.js';
+import { gatewayCookieHeader, sessionBinding } from './grants/session-key.js';
+import { resolveIdentity } from './identity/resolve.js';
+import { formParams, hasBody, inspectBody, jsonTopLevelKeys, normaliseParamName, type InspectedBody } from './proxy/body.js';
+import { sendChallenge } from './proxy/challenge.js';
+import { connectionHeaderAllowed, upstreamHeaders } from './proxy/headers.js';
+import { canonicalise } from './rules/canonical.js';
+import type { RuleMatch } from './rules/match.js';
+import { enrolledTypes } from './stepup/routes.js';
+import { handleStepup } from './stepup/routes.js';
+import { StoreUnavailableError } from './store/store.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+/** Bodies read to look for `_method` or credential parameters (SPEC §3 `max_inspect_body` default). */
+const INSPECT = { maxBytes: 1024 * 1024, timeoutMs: 10_000 };
+
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Where the response of a request goes: an ordinary response, or an upgrade's raw socket. */
+export interface Upgrade {
+  socket: Duplex;
+  head: Buffer;
+}
+
+export async function handleRequest(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade): Promise<void> {
+  const requestId = requestIdOf(req);
+  try {
+    await decide(ctx, req, res, requestId, upgrade);
+  } catch (err) {
+    const gatewayErr = toGatewayError(err);
+    if (gatewayErr.status >= 500) ctx.log.error({ requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'request failed');
+    else ctx.log.debug({ requestId, errorCode: gatewayErr.code }, 'request refused');
+    if (gatewayErr.code === 'BAD_REQUEST') res.shouldKeepAlive = false;
+    sendError(res, gatewayErr, requestId);
+  }
+}
+
+function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof StoreUnavailableError) return new GatewayError('STORE_UNAVAILABLE');
+  return new GatewayError('INTERNAL');
+}
+
+/** SPEC §7 request framing: anything a second parser could read differently is refused. */
+function assertFraming(req: IncomingMessage): void {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') throw new GatewayError('BAD_REQUEST', 'Only chunked transfer coding is accepted.');
+  let contentLengths = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      contentLengths++;
+      if (!/^\d+$/.test(raw[i + 1]!)) throw new GatewayError('BAD_REQUEST', 'Invalid Content-Length.');
+    } else if (name.length === 4 && name.toLowerCase() === 'host' && i > 0 && raw.slice(0, i).some((n, j) => j % 2 === 0 && n.toLowerCase() === 'host')) {
+      throw new GatewayError('BAD_REQUEST', 'Duplicate Host header.');
+    }
+  }
+  if (contentLengths > 1) throw new GatewayError('BAD_REQUEST', 'Duplicate Content-Length.');
+  if (contentLengths === 1 && te !== undefined) throw new GatewayError('BAD_REQUEST', 'Content-Length together with Transfer-Encoding.');
+}
+
+/** Every method the app might act on (SPEC §7): the method, HEAD as GET, override headers, `_method` in the query. */
+function methodInterpretations(req: IncomingMessage, query: string): string[] {
+  const methods = [req.method!];
+  if (req.method === 'HEAD') methods.push('GET');
+  for (const h of OVERRIDE_HEADERS) {
+    const v = req.headers[h];
+    if (v !== undefined) for (const m of (Array.isArray(v) ? v.join(',') : v).split(',')) if (m.trim()) methods.push(m.trim().toUpperCase());
+  }
+  if (query.length > 1 && /_method/i.test(query)) {
+    for (const [name, value] of new URLSearchParams(query.slice(1))) {
+      if (normaliseParamName(name) === '_method' && value.trim()) methods.push(value.trim().toUpperCase());
+    }
+  }
+  return methods;
+}
+
+async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, upgrade?: Upgrade): Promise<void> {
+  assertFraming(req);
+  if (req.method === 'CONNECT') throw new GatewayError('METHOD_NOT_ALLOWED');
+  if (!connectionHeaderAllowed(req.headers, ctx.headerPolicy)) throw new GatewayError('BAD_REQUEST', 'Connection names a header the gateway relies on.');
+  const routes = ctx.routes;
+  const canon = canonicalise(req.url ?? '', routes.cfg.encodedSlashes);
+  if (!canon.ok) throw new GatewayError('BAD_REQUEST_PATH', `The request path is ambiguous or malformed (${canon.reason}).`);
+  const prefix = ctx.cfg.prefix;
+  const ownPath = canon.matchPaths[0]!;
+  if (ownPath === prefix || ownPath.startsWith(prefix + '/')) {
+    if (upgrade) throw new GatewayError('NOT_FOUND');
+    await handleStepup(ctx, req, res, requestId, ownPath);
+    return;
+  }
+  const target = canon.forwardPath + canon.query;
+  // A WebSocket upgrade is gated like a GET of its path (SPEC §6).
+  const methods = upgrade ? ['GET'] : methodInterpretations(req, canon.query);
+  let match = routes.rules.match(methods, canon.matchPaths);
+  let body: InspectedBody | null = null;
+  if (req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths)) {
+    // `_method` in a form body may turn this POST into a gated method (Rails, Laravel, Symfony...).
+    body = await inspectBody(req, INSPECT);
+    const overrides = await bodyMethodOverrides(body, req.headers['content-type']);
+    const extra = overrides ?? routes.possibleMethods; // unreadable: assume the worst (fail closed)
+    if (extra.length > 0) match = routes.rules.match([...methods, ...extra], canon.matchPaths);
+  }
+  if (!match) {
+    forward(ctx, req, res, requestId, target, body, upgrade);
+    return;
+  }
+  await gate(ctx, req, res, requestId, match, target, canon.hasMatrixParams, body, upgrade);
+}
+
+/** `_method` values in the body; null when the body cannot be inspected. */
+async function bodyMethodOverrides(body: InspectedBody, contentType: string | undefined): Promise<string[] | null> {
+  if (body.failure) return null;
+  const parsed = await formParams(body.bytes, contentType);
+  if (parsed.kind === 'empty') return [];
+  // Not a form (JSON, XML...): some frameworks read `_method` from those too, so fail closed.
+  if (parsed.kind === 'uninspectable') return null;
+  return parsed.params.filter(([n, v]) => normaliseParamName(n) === '_method' && v.trim()).map(([, v]) => v.trim().toUpperCase());
+}
+
+async function gate(
+  ctx: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  match: RuleMatch,
+  target: string,
+  hasMatrixParams: boolean,
+  body: InspectedBody | null,
+  upgrade?: Upgrade,
+): Promise<void> {
+  // The gate cannot know what the app reads from `;jsessionid=` style parameters.
+  if (hasMatrixParams) throw new GatewayError('BAD_REQUEST_PATH', 'Path parameters (;) are not accepted on protected routes.');
+  const identity = await resolveIdentity(ctx, req);
+  if (!identity) {
+    if (match.anonymousAllowed) {
+      const inspected = body ?? (hasBody(req) ? await inspectBody(req, INSPECT) : null);
+      if (!(await carriesCredentialParam(ctx, req, target, inspected))) {
+        forward(ctx, req, res, requestId, target, inspected, upgrade);
+        return;
+      }
+    }
+    throw new GatewayError('AUTH_REQUIRED');
+  }
+  const binding = sessionBinding(req.headers, identity, ctx.cfg.identity, ctx.cfg.publicOrigin, ctx.secrets);
+  const now = ctx.clock.now();
+  const grant = binding.newGatewayCookie ? null : await ctx.store.getGrant(binding.keys);
+  if (grantSatisfies(grant, identity.user, match, now) && (!match.once || (await ctx.store.consumeOnce(binding.keys, grant.verifiedAt)))) {
+    const trusted = {
+      'x-stepgate-user': identity.user,
+      'x-stepgate-factor': grant.factor,
+      'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
+      'x-stepgate-rule': match.name,
+    };
+    forward(ctx, req, res, requestId, target, body, upgrade, trusted);
+    return;
+  }
+  const factors = await ctx.store.listFactors(identity.user);
+  const cookieHeaders: Record<string, string> = binding.newGatewayCookie ? { 'set-cookie': gatewayCookieHeader(ctx.cfg.publicOrigin, binding.newGatewayCookie) } : {};
+  if (factors.length === 0) {
+    if (ctx.cfg.unenrolled === 'allow') {
+      // No factor to ask for: the app learns who passed and under which rule, but no factor.
+      forward(ctx, req, res, requestId, target, body, upgrade, { 'x-stepgate-user': identity.user, 'x-stepgate-rule': match.name });
+      return;
+    }
+    if (ctx.cfg.unenrolled === 'deny') throw new GatewayError('ENROLLMENT_REQUIRED');
+  }
+  ctx.log.info({ requestId, user: identity.user, rule: match.name, decision: 'step-up-required' }, 'step-up required');
+  await sendChallenge(ctx, req, res, {
+    requestId,
+    user: identity.user,
+    sessionKey: binding.keys[0]!,
+    match,
+    target,
+    enrolled: enrolledTypes(factors.map((f) => f.type)),
+    headers: cookieHeaders,
+  });
+}
+
+/**
+ * SPEC §4.4: an anonymous request on an `anonymous: allow` rule must not carry one of
+ * `identity.credential_params` (a login the gate cannot see), in the query or a form/JSON body.
+ * A body that cannot be inspected counts as carrying one.
+ */
+async function carriesCredentialParam(ctx: GatewayContext, req: IncomingMessage, target: string, body: InspectedBody | null): Promise<boolean> {
+  const names = ctx.cfg.identity.credentialParams.map((n) => n.toLowerCase());
+  if (names.length === 0) return false;
+  const q = target.indexOf('?');
+  if (q >= 0) for (const [name] of new URLSearchParams(target.slice(q + 1))) if (names.includes(normaliseParamName(name))) return true;
+  if (!body) return false;
+  if (body.failure) return true;
+  const type = req.headers['content-type'];
+  let parsed = await formParams(body.bytes, type);
+  if (parsed.kind === 'uninspectable') parsed = jsonTopLevelKeys(body.bytes, type);
+  if (parsed.kind === 'uninspectable') return true;
+  return parsed.kind === 'params' && parsed.params.some(([name]) => names.includes(normaliseParamName(name)));
+}
+
+function forward(
+  ctx: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  target: string,
+  body: InspectedBody | null,
+  upgrade?: Upgrade,
+  trusted?: Record<string, string>,
+): void {
+  if (upgrade) {
+    ctx.forwarder.forwardUpgrade(req, upgrade.socket, upgrade.head, target, upstreamHeaders(req, ctx.headerPolicy, requestId, trusted, true));
+    return;
+  }
+  ctx.forwarder.forward(req, res, {
+    target,
+    headers: upstreamHeaders(req, ctx.headerPolicy, requestId, trusted),
+    body: body ? body.replay() : hasBody(req) ? req : null,
+    requestId,
+    // SPEC §4.6: the app's answer to a verified request is never cached by a shared cache.
+    responseHeaders: trusted ? { 'cache-control': 'private, no-store' } : undefined,
+  });
+}

@@ -1,0 +1,94 @@
+// The answer to a gated request without a valid grant (SPEC §5): a 403 JSON challenge for scripts
+// and API clients, a 303 to the verify page for browser navigations, an HTML page for form posts.
+// Every variant carries X-Stepgate-Challenge: 1 and Cache-Control: no-store, and names a
+// single-use ticket bound to the user and session of the challenged request.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayContext } from '../context.js';
+import type { FactorType } from '../config/types.js';
+import type { RuleMatch } from '../rules/match.js';
+import { ticketHash } from '../stepup/caller.js';
+import { escapeHtml, messagePage } from '../stepup/pages.js';
+import { sendHtml } from '../stepup/http.js';
+
+const TICKET_TTL_MS = 5 * 60_000;
+
+export interface ChallengeInput {
+  requestId: string;
+  user: string;
+  sessionKey: string;
+  match: RuleMatch;
+  /** Canonical path + raw query of the challenged request: where the user returns after verifying. */
+  target: string;
+  enrolled: FactorType[];
+  /** Extra headers (a fresh gateway session cookie). */
+  headers: Record<string, string>;
+}
+
+type Kind = 'navigate' | 'form' | 'json';
+
+/** Does the Accept header rank text/html at least as high as anything else it lists? */
+function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let html = -1;
+  let best = -1;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.trim().toLowerCase().split(';');
+    const qParam = params.find((p) => p.trim().startsWith('q='));
+    const q = qParam ? Number(qParam.trim().slice(2)) : 1;
+    if (!Number.isFinite(q)) continue;
+    if (type.trim() === 'text/html') html = Math.max(html, q);
+    else best = Math.max(best, q);
+  }
+  return html > 0 && html >= best;
+}
+
+function requestKind(req: IncomingMessage): Kind {
+  const mode = req.headers['sec-fetch-mode'];
+  const navigation = mode !== undefined ? mode === 'navigate' : prefersHtml(req.headers.accept);
+  if (!navigation) return 'json';
+  if (req.method === 'GET' || req.method === 'HEAD') return 'navigate';
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return req.method === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') ? 'form' : 'json';
+}
+
+export async function sendChallenge(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, c: ChallengeInput): Promise<void> {
+  const ticket = randomBytes(24).toString('base64url');
+  await ctx.store.createTicket(ticketHash(ctx, ticket), { user: c.user, sessionKey: c.sessionKey, rule: c.match.name, expiresAt: ctx.clock.now() + TICKET_TTL_MS });
+  const prefix = ctx.cfg.prefix;
+  const verifyUrl = `${prefix}/verify?rule=${encodeURIComponent(c.match.name)}&ticket=${ticket}&return_to=${encodeURIComponent(c.target)}`;
+  const maxAge = Math.floor(c.match.maxAgeMs / 1000);
+  const headers: Record<string, string> = { ...c.headers, 'x-stepgate-challenge': '1', 'cache-control': 'no-store', 'x-request-id': c.requestId };
+  const kind = requestKind(req);
+  if (kind === 'navigate') {
+    // Built from public_origin, never from Host or X-Forwarded-*.
+    res.writeHead(303, { ...headers, location: ctx.cfg.publicOrigin + verifyUrl, 'content-length': 0 });
+    res.end();
+    return;
+  }
+  if (kind === 'form') {
+    // Replaying the stashed form after verification comes with the drop-in client; until then
+    // the page says which action needs verifying and asks to submit again afterwards.
+    const action = `${escapeHtml(req.method ?? 'POST')} ${escapeHtml(c.target.split('?')[0] ?? '/')}`;
+    sendHtml(res, 403, messagePage(ctx.cfg.theme, 'Confirm it’s you', `<p>The action <code>${action}</code> (<strong>${escapeHtml(c.match.name)}</strong>) needs a fresh verification.</p><p><a href="${escapeHtml(verifyUrl)}">Verify</a>, then submit the form again.</p>`), c.requestId, headers);
+    return;
+  }
+  const enrollUrl = c.enrolled.length === 0 ? { enrollUrl: `${prefix}/settings` } : {};
+  const body = JSON.stringify({
+    code: 'STEP_UP_REQUIRED',
+    message: 'This action needs a fresh verification.',
+    requestId: c.requestId,
+    rule: c.match.name,
+    maxAge,
+    factors: c.match.factors,
+    enrolled: c.enrolled,
+    verifyUrl,
+    ...enrollUrl,
+  });
+  if (/^bearer\s/i.test(req.headers.authorization ?? '')) {
+    // RFC 9470 §3: the step-up challenge for OAuth-style bearer clients.
+    headers['www-authenticate'] = `Bearer error="insufficient_user_authentication", error_description="step-up required", max_age=${maxAge}`;
+  }
+  res.writeHead(403, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,117 @@
+// Header hygiene (SPEC §6): what the upstream may receive, and what the client may get back.
+// Headers are hostile until proven otherwise: the client cannot speak for the gateway
+// (X-Stepgate-*), for a proxy it does not sit behind (X-Forwarded-*), or rewrite the URL the app
+// sees (X-Original-URL and friends), and cannot use `Connection` to make the gateway drop a header
+// it evaluated.
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { AddressSet } from '../net/cidr.js';
+import { unmapIPv4 } from '../net/cidr.js';
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself). */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'http2-settings', 'expect',
+]);
+
+/** Headers some servers and frameworks read as "the real URL/method": a client must never set them. */
+const URL_OVERRIDES = new Set([
+  'x-original-url', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix',
+  'x-forwarded-method', 'x-envoy-original-path',
+]);
+
+/** Headers the gate reads or sets: `Connection` may not name them (the gate must see what the app sees). */
+const PROTECTED = new Set([
+  'cookie', 'authorization', 'host', 'content-length', 'content-type', 'content-encoding', 'forwarded',
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
+  'x-http-method-override', 'x-http-method', 'x-method-override',
+]);
+
+export interface HeaderPolicy {
+  trustProxy: AddressSet;
+  /** identity.header.user (lower-case), stripped unless the peer is a trusted SSO proxy. */
+  identityHeader: string | null;
+  identityTrusted: AddressSet;
+  forwardedProto: string;
+  forwardedHost: string;
+}
+
+function connectionTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+}
+
+/** False when `Connection` names a header the gateway relies on (→ 400 BAD_REQUEST). */
+export function connectionHeaderAllowed(headers: IncomingHttpHeaders, policy: HeaderPolicy): boolean {
+  for (const token of connectionTokens(headers.connection)) {
+    if (PROTECTED.has(token) || token.startsWith('x-stepgate-') || URL_OVERRIDES.has(token) || token === policy.identityHeader) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The client's address: the peer, or with trusted proxies the rightmost X-Forwarded-For entry not in trust_proxy. */
+export function clientAddress(req: IncomingMessage, trustProxy: AddressSet): string | undefined {
+  const peer = req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : undefined;
+  if (!trustProxy.has(peer)) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  const chain = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = chain.length - 1; i >= 0; i--) {
+    if (!trustProxy.has(chain[i])) return chain[i];
+  }
+  return chain[0] ?? peer;
+}
+
+/**
+ * The headers sent upstream: the client's (Host unchanged), minus hop-by-hop and spoofable ones,
+ * plus X-Forwarded-*, X-Request-Id and the caller's trusted `extra` headers. Built from Node's
+ * parsed `req.headers`, so duplicated single-value headers reach the app exactly as the gate read
+ * them (Node keeps the first Authorization/Host and joins Cookie values).
+ */
+export function upstreamHeaders(
+  req: IncomingMessage,
+  policy: HeaderPolicy,
+  requestId: string,
+  extra?: Record<string, string>,
+  keepUpgrade = false,
+): Record<string, string | string[]> {
+  const src = req.headers;
+  const named = connectionTokens(src.connection);
+  const peer = req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : '';
+  const out: Record<string, string | string[]> = {};
+  for (const name in src) {
+    const value = src[name];
+    if (value === undefined) continue;
+    if (HOP_BY_HOP.has(name) || URL_OVERRIDES.has(name) || name.startsWith('x-stepgate-') || name.startsWith('x-forwarded-')) continue;
+    if (name === 'forwarded' || name === 'x-request-id' || named.includes(name)) continue;
+    if (name === policy.identityHeader && !policy.identityTrusted.has(peer)) continue;
+    out[name] = value;
+  }
+  if (keepUpgrade) {
+    out.connection = 'upgrade';
+    out.upgrade = 'websocket';
+  }
+  const priorXff = src['x-forwarded-for'];
+  // From a trusted load balancer the chain is kept and extended; from anyone else it is replaced,
+  // so an app that reads the leftmost address cannot be fooled by the client.
+  out['x-forwarded-for'] = policy.trustProxy.has(peer) && priorXff ? `${Array.isArray(priorXff) ? priorXff.join(', ') : priorXff}, ${peer}` : peer;
+  out['x-forwarded-proto'] = policy.forwardedProto;
+  out['x-forwarded-host'] = policy.forwardedHost;
+  out['x-request-id'] = requestId;
+  if (extra) Object.assign(out, extra);
+  return out;
+}
+
+/** The upstream's response headers minus hop-by-hop ones, with our X-Request-Id. */
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, requestId: string): OutgoingHttpHeaders {
+  const named = connectionTokens(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name)) continue;
+    out[name] = value;
+  }
+  out['x-request-id'] = requestId;
+  return out;
+}

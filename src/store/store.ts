@@ -1,0 +1,127 @@
+// The store interface: everything the gateway remembers. Async from day one so that a shared
+// PostgreSQL backend for several instances can slot in behind it (SPEC §10); the SQLite backend
+// resolves synchronously underneath. Every "use once" operation is a single conditional update
+// that reports whether *this* caller won, so two racing requests can never both succeed.
+import type { FactorType } from '../config/types.js';
+
+export type AuthenticatorType = Exclude<FactorType, 'recovery'>;
+
+export interface FactorRecord {
+  id: string;
+  user: string;
+  type: AuthenticatorType;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface TotpRecord extends FactorRecord {
+  type: 'totp';
+  /** AES-GCM blob (Secrets.encrypt) of the base32 secret, AAD = user. */
+  secretEnc: Buffer;
+}
+
+export interface GrantRecord {
+  user: string;
+  factor: FactorType;
+  verifiedAt: number;
+  /** A `once` request already used this verification. */
+  onceConsumed: boolean;
+}
+
+export interface TicketRecord {
+  user: string;
+  sessionKey: string;
+  rule: string;
+  expiresAt: number;
+}
+
+export interface LockoutState {
+  /** Epoch ms until which TOTP and recovery attempts are refused with 429; null when not locked. */
+  lockedUntil: number | null;
+  /** Consecutive failures reached the hard limit: TOTP and recovery disabled until a passkey or a reset. */
+  disabled: boolean;
+}
+
+export interface AuditEvent {
+  at: number;
+  user: string | null;
+  event: string;
+  factor: FactorType | null;
+  outcome: 'success' | 'failure' | 'info';
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  /** A short reason ("replayed code", "locked out"); never a code, secret or credential. */
+  detail?: string | null;
+}
+
+export interface AuditQuery {
+  user?: string;
+  since?: number;
+  limit?: number;
+}
+
+/** Thrown for anything that means "the store cannot answer now" → 503 STORE_UNAVAILABLE. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+export interface Store {
+  /** Cheap round trip for /readyz. */
+  ping(): Promise<void>;
+
+  listFactors(user: string): Promise<FactorRecord[]>;
+  getTotp(user: string): Promise<TotpRecord | null>;
+  /** Replaces any pending (unconfirmed) authenticator-app secret of the user. */
+  setPendingTotp(user: string, secretEnc: Buffer, now: number): Promise<void>;
+  getPendingTotp(user: string, notBefore: number): Promise<Buffer | null>;
+  /** Turns the pending secret into the user's authenticator app (replacing an older one). */
+  confirmPendingTotp(user: string, id: string, name: string, now: number): Promise<{ first: boolean } | null>;
+  deleteFactor(user: string, id: string): Promise<FactorRecord | null>;
+  touchFactor(id: string, now: number): Promise<void>;
+
+  /** RFC 6238 §5.2: records `step` and returns true only if it is later than the last accepted step. */
+  advanceTotpStep(user: string, step: number): Promise<boolean>;
+
+  replaceRecoveryCodes(user: string, hashes: string[], now: number): Promise<void>;
+  /** Marks the first unused code among the candidate hashes used; false when none is unused. */
+  useRecoveryCode(user: string, candidateHashes: string[], now: number): Promise<boolean>;
+  countUnusedRecoveryCodes(user: string): Promise<number>;
+
+  getLockout(user: string, now: number): Promise<LockoutState>;
+  recordFailure(user: string, now: number): Promise<LockoutState>;
+  /** Clears the failure streak; a passkey success also lifts the hard disable. */
+  recordSuccess(user: string, factor: FactorType): Promise<void>;
+
+  /** Looks a session's grant up under any of its key hashes (one per configured secret). */
+  getGrant(sessionKeys: string[]): Promise<GrantRecord | null>;
+  /** The session's one grant is its latest verification (SPEC §4.6). */
+  putGrant(sessionKey: string, grant: GrantRecord, staleKeys: string[]): Promise<void>;
+  /** Consumes a `once` grant for this exact verification; true for exactly one caller. */
+  consumeOnce(sessionKeys: string[], verifiedAt: number): Promise<boolean>;
+  deleteGrant(sessionKeys: string[]): Promise<void>;
+
+  createTicket(idHash: string, ticket: TicketRecord): Promise<void>;
+  getTicket(idHashes: string[], now: number): Promise<TicketRecord | null>;
+  /** True for exactly one caller. */
+  consumeTicket(idHashes: string[], now: number): Promise<boolean>;
+
+  createInvite(user: string, codeHash: string, expiresAt: number): Promise<void>;
+  inviteValid(user: string, codeHashes: string[], now: number): Promise<boolean>;
+  consumeInvite(user: string, codeHashes: string[], now: number): Promise<boolean>;
+  /** After `users reset`, the first factor needs an invite whatever `enrollment` says. */
+  needsInvite(user: string): Promise<boolean>;
+
+  /** Removes every factor, recovery code, grant and lockout of the user; marks them invite-only. */
+  resetUser(user: string): Promise<void>;
+
+  audit(event: AuditEvent): Promise<void>;
+  listAudit(query: AuditQuery): Promise<AuditEvent[]>;
+
+  /** Removes expired tickets and old failure rows. */
+  sweep(now: number): Promise<void>;
+  close(): Promise<void>;
+}
