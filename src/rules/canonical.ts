@@ -20,7 +20,7 @@ const QUESTION = 0x3f;
 // Character classes of RFC 3986, one bit each, for code points below 0x80.
 const UNRESERVED = 1; // §2.3: their escapes are equivalent to the raw character, so they are decoded
 const PCHAR = 2; // §3.3: allowed raw in a path segment (unreserved, sub-delims, ':' and '@'); '%' is handled apart
-const FAST = 4; // pchar that needs no attention at all: everything but ';' (parameters)
+const FAST = 4; // pchar that needs no attention on the fast path: all of them but ';' (parameters)
 const AUTHORITY = 8; // §3.2: reg-name / IP-literal / userinfo / port characters, including '%'
 
 const CLASS = new Uint8Array(0x80);
@@ -137,7 +137,7 @@ function rawCharProblem(c: number): string {
 }
 
 /**
- * Validates a run of percent-encoded bytes >= 0x80. SPEC §7 refuses invalid UTF-8: overlong forms
+ * Validates the percent-encoded bytes >= 0x80. SPEC §7 refuses invalid UTF-8: overlong forms
  * (`%C0%AF` is a classic `/` smuggle), truncated sequences and surrogates decode differently, or
  * not at all, in different stacks. The WHATWG decoder in fatal mode rejects all of them. C1
  * controls (U+0080–U+009F) are refused like the C0 ones: they are control characters too.
@@ -164,7 +164,11 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
   const segments: string[] = [];
   let segment = '';
   let copiedTo = 1; // path[copiedTo, i) is raw text already validated but not yet copied into `segment`
-  const highBytes: number[] = []; // the current run of escapes >= 0x80, validated as UTF-8 when it ends
+  // Every run of escapes >= 0x80, runs separated by a space, validated as UTF-8 in one decode at
+  // the end: the ASCII separator makes a truncated run, or one starting mid-sequence, invalid
+  // exactly as it would be alone, and one decode per path keeps an 8 KB path of escapes cheap.
+  const highBytes: number[] = [];
+  let highRunEnd = -1; // index just past the last escape >= 0x80
 
   // The encoded-dot rule (SPEC §7) looks at each "piece": a segment, or under `keep` the part of
   // a segment between `%2F`s, which the app may read as a segment of its own. Only the piece's
@@ -177,47 +181,35 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
   for (let i = 1; i <= path.length; i++) {
     // A virtual slash after the last character ends the last segment.
     const c = i < path.length ? path.charCodeAt(i) : SLASH;
-    let byte = -1;
     if (c === PERCENT) {
       const hi = hexValue(path.charCodeAt(i + 1));
       const lo = hexValue(path.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) return refuse('invalid percent-escape');
-      byte = hi * 16 + lo;
-      if (byte >= 0x80) {
-        highBytes.push(byte);
-        segment += path.slice(copiedTo, i) + '%' + HEX.charAt(hi) + HEX.charAt(lo);
-        copiedTo = i + 3;
-        i += 2;
-        if (!inParams) nameLength++;
-        continue;
-      }
-    }
-    if (highBytes.length !== 0) {
-      const problem = utf8Problem(highBytes);
-      if (problem !== null) return refuse(problem);
-      highBytes.length = 0;
-    }
-
-    if (byte >= 0) {
+      const byte = hi * 16 + lo;
       let decoded: string;
-      let endsPiece = false;
-      if (byte < 0x20 || byte === 0x7f) return refuse('encoded control character');
-      if (byte === BACKSLASH) return refuse('encoded backslash');
-      if (byte === SLASH) {
+      if (byte >= 0x80) {
+        if (i !== highRunEnd && highBytes.length !== 0) highBytes.push(0x20);
+        highBytes.push(byte);
+        highRunEnd = i + 3;
+        decoded = '%' + HEX.charAt(hi) + HEX.charAt(lo);
+      } else if (byte < 0x20 || byte === 0x7f) {
+        return refuse('encoded control character');
+      } else if (byte === BACKSLASH) {
+        return refuse('encoded backslash');
+      } else if (byte === SLASH) {
         if (encodedSlashes === 'reject') return refuse('encoded slash (%2F) with encoded_slashes: reject');
         decoded = '%2F'; // forwarded untouched; the matcher gets both readings (SPEC §7)
-        endsPiece = true;
       } else if (classOf(byte) & UNRESERVED) {
         // RFC 3986 §6.2.2.2: escapes of unreserved characters are equivalent to the characters.
         decoded = String.fromCharCode(byte);
       } else {
         // RFC 3986 §6.2.2.1: hex digits are case-insensitive; upper case is the normal form.
-        decoded = '%' + HEX.charAt(byte >> 4) + HEX.charAt(byte & 15);
+        decoded = '%' + HEX.charAt(hi) + HEX.charAt(lo);
       }
       segment += path.slice(copiedTo, i) + decoded;
       copiedTo = i + 3;
       i += 2;
-      if (endsPiece) {
+      if (byte === SLASH) {
         if (isEncodedDotSegment(nameLength, nameDots, nameHasEncodedDot)) return refuse('encoded dot segment');
         nameLength = nameDots = 0;
         nameHasEncodedDot = inParams = false;
@@ -245,6 +237,11 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
     }
   }
 
+  if (highBytes.length !== 0) {
+    const problem = utf8Problem(highBytes);
+    if (problem !== null) return refuse(problem);
+  }
+
   const resolved = removeDotSegments(segments);
   if (resolved === null) return refuse('path climbs above the root');
   const { kept } = resolved;
@@ -265,6 +262,8 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
       if (!matchPaths.includes(reading)) matchPaths.push(reading);
     }
   }
+  // Parameters removed with a dot segment never reach the app, so only forwarded ones count. A
+  // raw `;` in forwardPath always starts a parameter (`%3B` is data and stays encoded).
   return { ok: true, forwardPath, query, matchPaths, hasMatrixParams: forwardPath.includes(';') };
 }
 
@@ -284,7 +283,7 @@ function nameOf(segment: string): string {
  * segments are dropped (repeated slashes collapse), a segment whose name is `.` or `..` once its
  * `;` parameters are stripped is a dot segment, and climbing above the root returns null instead
  * of stopping there. A segment whose name is empty but which has parameters (`;x`) is kept: it is
- * forwarded, so a following `..` removes it, exactly as the app would see it.
+ * forwarded, so a following `..` must remove it, or the matched path would not be the one sent.
  */
 function removeDotSegments(segments: readonly string[]): { kept: string[]; trailingSlash: boolean } | null {
   const kept: string[] = [];

@@ -31,7 +31,7 @@ export function inviteHash(ctx: GatewayContext, code: string): string {
  * May this caller change factors now? Returns the user's current factors. With factors: a fresh
  * grant of this session. Without: an invite when one is required (not consumed here).
  */
-async function authoriseChange(ctx: GatewayContext, caller: Caller, invite: unknown): Promise<FactorRecord[]> {
+export async function authoriseChange(ctx: GatewayContext, caller: Caller, invite: unknown): Promise<FactorRecord[]> {
   const user = caller.identity.user;
   const factors = await ctx.store.listFactors(user);
   if (factors.length > 0) {
@@ -46,6 +46,15 @@ async function authoriseChange(ctx: GatewayContext, caller: Caller, invite: unkn
     if (!valid) throw new GatewayError('INVITE_REQUIRED');
   }
   return factors;
+}
+
+/** The invite that allowed a first factor is spent when that factor is created. */
+export async function consumeInviteForFirstFactor(ctx: GatewayContext, caller: Caller, factors: FactorRecord[], invite: unknown): Promise<void> {
+  const user = caller.identity.user;
+  if (factors.length > 0 || !(ctx.cfg.enrollment === 'invite' || (await ctx.store.needsInvite(user)))) return;
+  if (typeof invite !== 'string' || !(await ctx.store.consumeInvite(user, inviteHashes(ctx, invite), ctx.clock.now()))) {
+    throw new GatewayError('INVITE_REQUIRED');
+  }
 }
 
 export async function startTotpEnrolment(ctx: GatewayContext, caller: Caller, invite: unknown): Promise<{ secret: string; otpauthUri: string; qrSvg: string }> {
@@ -75,11 +84,7 @@ export async function confirmTotpEnrolment(
   const secret = ctx.secrets.decrypt(pending, user).toString('utf8');
   // The confirmation code is a TOTP use like any other: it advances the user's last step.
   await acceptTotp(ctx, req, requestId, user, secret, code, 'enroll');
-  if (factors.length === 0 && (ctx.cfg.enrollment === 'invite' || (await ctx.store.needsInvite(user)))) {
-    if (typeof invite !== 'string' || !(await ctx.store.consumeInvite(user, inviteHashes(ctx, invite), now))) {
-      throw new GatewayError('INVITE_REQUIRED');
-    }
-  }
+  await consumeInviteForFirstFactor(ctx, caller, factors, invite);
   const confirmed = await ctx.store.confirmPendingTotp(user, randomUUID(), 'Authenticator app', now);
   if (!confirmed) throw new GatewayError('NO_CHALLENGE', 'Start setting up the authenticator app first.');
   await audit(ctx, req, requestId, { user, event: 'factor.add', factor: 'totp', outcome: 'success' });
@@ -87,7 +92,7 @@ export async function confirmTotpEnrolment(
   return { recoveryCodes: await issueRecoveryCodes(ctx, req, requestId, user) };
 }
 
-async function issueRecoveryCodes(ctx: GatewayContext, req: IncomingMessage, requestId: string, user: string): Promise<string[]> {
+export async function issueRecoveryCodes(ctx: GatewayContext, req: IncomingMessage, requestId: string, user: string): Promise<string[]> {
   const codes = newRecoveryCodes();
   await ctx.store.replaceRecoveryCodes(user, codes.map((c) => recoveryCodeHash(ctx.secrets, user, c)), ctx.clock.now());
   await audit(ctx, req, requestId, { user, event: 'recovery.issue', factor: 'recovery', outcome: 'success' });

@@ -10,6 +10,7 @@ import { assertSameOrigin, readBody, readJsonObject, sendHtml, sendJson } from '
 import { confirmTotpEnrolment, regenerateRecoveryCodes, removeFactor, startTotpEnrolment } from './manage.js';
 import { messagePage, verifyPage } from './pages.js';
 import { safeReturnTo } from './return-to.js';
+import { passkeyAuthenticationOptions, passkeyRegistrationOptions, registerPasskey, verifyPasskey } from './passkey.js';
 import { verifyRecovery, verifyTotp } from './verify.js';
 
 type Handler = (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, sub: string) => Promise<void>;
@@ -65,6 +66,18 @@ const API: Record<string, Record<string, Handler>> = {
   },
   '/api/verify/recovery': {
     POST: jsonPost(async (ctx, req, res, requestId, body) => verifyRecovery(ctx, req, requestId, await resolveCaller(ctx, req, res, body.ticket), body.code)),
+  },
+  '/api/verify/passkey/options': {
+    POST: jsonPost(async (ctx, req, res, _id, body) => passkeyAuthenticationOptions(ctx, await resolveCaller(ctx, req, res, body.ticket))),
+  },
+  '/api/verify/passkey': {
+    POST: jsonPost(async (ctx, req, res, requestId, body) => verifyPasskey(ctx, req, requestId, await resolveCaller(ctx, req, res, body.ticket), body)),
+  },
+  '/api/enroll/passkey/options': {
+    POST: jsonPost(async (ctx, req, res, _id, body) => passkeyRegistrationOptions(ctx, await resolveCaller(ctx, req, res), body.invite)),
+  },
+  '/api/enroll/passkey': {
+    POST: jsonPost(async (ctx, req, res, requestId, body) => registerPasskey(ctx, req, requestId, await resolveCaller(ctx, req, res), body)),
   },
   '/api/enroll/totp': {
     POST: jsonPost(async (ctx, req, res, _id, body) => startTotpEnrolment(ctx, await resolveCaller(ctx, req, res), body.invite)),

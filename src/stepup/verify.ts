@@ -72,7 +72,7 @@ export async function verifyRecovery(ctx: GatewayContext, req: IncomingMessage, 
 }
 
 /** The session's one grant becomes this verification (re-arming `once` rules), and the ticket is spent. */
-async function grant(ctx: GatewayContext, req: IncomingMessage, requestId: string, caller: Caller, factor: FactorType): Promise<VerifiedGrant> {
+export async function grant(ctx: GatewayContext, req: IncomingMessage, requestId: string, caller: Caller, factor: FactorType): Promise<VerifiedGrant> {
   const now = ctx.clock.now();
   const user = caller.identity.user;
   if (caller.ticketHashes && !(await ctx.store.consumeTicket(caller.ticketHashes, now))) {

@@ -89,4 +89,28 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_user_at ON audit (user, at);
   CREATE INDEX audit_at ON audit (at);
   `,
+  // 2: passkeys (WebAuthn credentials as factors), their open challenges, and the per-user random
+  // user handle (user.id) that authenticators see instead of the app's user id.
+  `
+  ALTER TABLE factors ADD COLUMN credential_id TEXT;
+  ALTER TABLE factors ADD COLUMN public_key BLOB;
+  ALTER TABLE factors ADD COLUMN counter INTEGER;
+  ALTER TABLE factors ADD COLUMN transports TEXT;
+  ALTER TABLE factors ADD COLUMN backed_up INTEGER;
+  ALTER TABLE factors ADD COLUMN device_type TEXT;
+  CREATE UNIQUE INDEX factors_credential_id ON factors (credential_id) WHERE credential_id IS NOT NULL;
+
+  CREATE TABLE webauthn_challenges (
+    challenge TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    session_key TEXT NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('register', 'authenticate')),
+    expires_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE webauthn_user_handles (
+    user TEXT PRIMARY KEY,
+    handle TEXT NOT NULL UNIQUE
+  );
+  `,
 ];

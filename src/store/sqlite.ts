@@ -12,7 +12,10 @@ import {
   type AuditQuery,
   type FactorRecord,
   type GrantRecord,
+  type ChallengePurpose,
   type LockoutState,
+  type NewPasskey,
+  type PasskeyRecord,
   type Store,
   type TicketRecord,
   type TotpRecord,
@@ -124,6 +127,62 @@ export class SqliteStore implements Store {
   touchFactor(id: string, now: number): Promise<void> {
     return this.run(() => {
       this.stmt('UPDATE factors SET last_used_at = ? WHERE id = ?').run(now, id);
+    });
+  }
+
+  listPasskeys(user: string): Promise<PasskeyRecord[]> {
+    return this.run(() =>
+      (this.stmt("SELECT * FROM factors WHERE user = ? AND type = 'passkey' ORDER BY created_at, id").all(user) as Row[]).map((row) => ({
+        ...toFactor(row),
+        type: 'passkey',
+        credentialId: row.credential_id as string,
+        publicKey: row.public_key as Buffer,
+        counter: row.counter as number,
+        transports: JSON.parse((row.transports as string | null) ?? '[]') as string[],
+        backedUp: row.backed_up === 1,
+        deviceType: row.device_type as string,
+      })),
+    );
+  }
+
+  addPasskey(user: string, p: NewPasskey, now: number): Promise<{ first: boolean }> {
+    return this.run(() =>
+      this.db.transaction(() => {
+        const first = (this.stmt('SELECT count(*) AS n FROM factors WHERE user = ?').get(user) as { n: number }).n === 0;
+        this.stmt("INSERT INTO factors (id, user, type, name, created_at, credential_id, public_key, counter, transports, backed_up, device_type) VALUES (?, ?, 'passkey', ?, ?, ?, ?, ?, ?, ?, ?)").run(
+          p.id, user, p.name, now, p.credentialId, p.publicKey, p.counter, JSON.stringify(p.transports), p.backedUp ? 1 : 0, p.deviceType,
+        );
+        this.stmt('DELETE FROM invite_only_users WHERE user = ?').run(user);
+        return { first };
+      })(),
+    );
+  }
+
+  updatePasskeyCounter(id: string, newCounter: number, now: number): Promise<boolean> {
+    return this.run(() => {
+      // Synced passkeys always report 0: accepted while both are 0; otherwise it must grow.
+      const info = this.stmt("UPDATE factors SET counter = ?1, last_used_at = ?2 WHERE id = ?3 AND type = 'passkey' AND ((?1 = 0 AND counter = 0) OR ?1 > counter)").run(newCounter, now, id);
+      return info.changes === 1;
+    });
+  }
+
+  webauthnUserHandle(user: string, create: () => string): Promise<string> {
+    return this.run(() => {
+      this.stmt('INSERT OR IGNORE INTO webauthn_user_handles (user, handle) VALUES (?, ?)').run(user, create());
+      return (this.stmt('SELECT handle FROM webauthn_user_handles WHERE user = ?').get(user) as { handle: string }).handle;
+    });
+  }
+
+  createWebauthnChallenge(challenge: string, user: string, sessionKey: string, purpose: ChallengePurpose, expiresAt: number): Promise<void> {
+    return this.run(() => {
+      this.stmt('INSERT INTO webauthn_challenges (challenge, user, session_key, purpose, expires_at) VALUES (?, ?, ?, ?, ?)').run(challenge, user, sessionKey, purpose, expiresAt);
+    });
+  }
+
+  consumeWebauthnChallenge(challenge: string, user: string, sessionKeys: string[], purpose: ChallengePurpose, now: number): Promise<boolean> {
+    return this.run(() => {
+      const use = this.stmt('DELETE FROM webauthn_challenges WHERE challenge = ? AND user = ? AND session_key = ? AND purpose = ? AND expires_at > ?');
+      return sessionKeys.some((key) => use.run(challenge, user, key, purpose, now).changes === 1);
     });
   }
 
@@ -279,7 +338,7 @@ export class SqliteStore implements Store {
   resetUser(user: string): Promise<void> {
     return this.run(() =>
       this.db.transaction(() => {
-        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'tickets']) {
+        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'tickets', 'webauthn_challenges']) {
           this.db.prepare(`DELETE FROM ${table} WHERE user = ?`).run(user);
         }
         this.stmt('INSERT OR IGNORE INTO invite_only_users (user) VALUES (?)').run(user);
@@ -315,6 +374,7 @@ export class SqliteStore implements Store {
       this.stmt('DELETE FROM tickets WHERE expires_at <= ?').run(now);
       this.stmt('DELETE FROM failures WHERE at <= ?').run(now - LOCKOUT_WINDOW_MS);
       this.stmt('DELETE FROM invites WHERE expires_at <= ?').run(now);
+      this.stmt('DELETE FROM webauthn_challenges WHERE expires_at <= ?').run(now);
     });
   }
 

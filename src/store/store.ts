@@ -21,6 +21,21 @@ export interface TotpRecord extends FactorRecord {
   secretEnc: Buffer;
 }
 
+export interface PasskeyRecord extends FactorRecord {
+  type: 'passkey';
+  /** base64url credential id, as the browser reports it. */
+  credentialId: string;
+  publicKey: Buffer;
+  counter: number;
+  transports: string[];
+  backedUp: boolean;
+  deviceType: string;
+}
+
+export type NewPasskey = Omit<PasskeyRecord, 'user' | 'type' | 'createdAt' | 'lastUsedAt'>;
+
+export type ChallengePurpose = 'register' | 'authenticate';
+
 export interface GrantRecord {
   user: string;
   factor: FactorType;
@@ -82,6 +97,20 @@ export interface Store {
   confirmPendingTotp(user: string, id: string, name: string, now: number): Promise<{ first: boolean } | null>;
   deleteFactor(user: string, id: string): Promise<FactorRecord | null>;
   touchFactor(id: string, now: number): Promise<void>;
+
+  listPasskeys(user: string): Promise<PasskeyRecord[]>;
+  /** Adds a passkey factor; `first` when it is the user's first factor. */
+  addPasskey(user: string, passkey: NewPasskey, now: number): Promise<{ first: boolean }>;
+  /**
+   * SPEC §9.5: stores the new signature counter after a successful assertion, unless a concurrent
+   * one already moved it to or past this value (a non-zero counter must increase). False = refused.
+   */
+  updatePasskeyCounter(id: string, newCounter: number, now: number): Promise<boolean>;
+  /** The random WebAuthn user handle of the user, created on first use. */
+  webauthnUserHandle(user: string, create: () => string): Promise<string>;
+  createWebauthnChallenge(challenge: string, user: string, sessionKey: string, purpose: ChallengePurpose, expiresAt: number): Promise<void>;
+  /** Single use, bound to user and session: true for exactly one caller. */
+  consumeWebauthnChallenge(challenge: string, user: string, sessionKeys: string[], purpose: ChallengePurpose, now: number): Promise<boolean>;
 
   /** RFC 6238 §5.2: records `step` and returns true only if it is later than the last accepted step. */
   advanceTotpStep(user: string, step: number): Promise<boolean>;
