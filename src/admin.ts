@@ -1,4 +1,4 @@
-// The admin listener (never the public one): liveness and readiness for orchestration.
+// The admin listener (never the public one): Prometheus metrics, liveness and readiness.
 import { createServer, type Server } from 'node:http';
 import type { GatewayContext } from './context.js';
 
@@ -16,6 +16,16 @@ export function createAdminServer(ctx: GatewayContext, state: AdminState): Serve
     };
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return reply(200, { status: 'ok' });
+    if (path === '/metrics') {
+      ctx.metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType, 'cache-control': 'no-store' });
+          res.end(text);
+        },
+        () => reply(500, { code: 'INTERNAL', message: 'metrics failed' }),
+      );
+      return;
+    }
     if (path === '/readyz') {
       if (state.shuttingDown) return reply(503, { status: 'shutting down' });
       ctx.store.ping().then(

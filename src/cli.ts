@@ -9,6 +9,7 @@ import { canonicalise } from './rules/canonical.js';
 import { describeRules } from './rules/match.js';
 import { reloadRoutes, watchRoutes } from './reload.js';
 import { SqliteStore } from './store/sqlite.js';
+import { auditCommand, usersCommand } from './admin-cli.js';
 
 function fail(message: string): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
@@ -83,14 +84,17 @@ function explain(args: string[]): void {
   );
 }
 
-function migrate(): void {
-  const { gatewayFile } = resolveConfigPaths();
-  let cfg;
+/** gateway.yaml alone: enough for the commands that only need the store. */
+function loadGatewayOnly() {
   try {
-    cfg = loadGatewayConfig(gatewayFile);
+    return loadGatewayConfig(resolveConfigPaths().gatewayFile);
   } catch (err) {
     fail(err instanceof ConfigError ? err.message : String(err));
   }
+}
+
+function migrate(): void {
+  const cfg = loadGatewayOnly();
   const store = SqliteStore.open(cfg.dataDir, { exclusive: false });
   void store.close();
   process.stdout.write(`store schema up to date in ${cfg.dataDir}\n`);
@@ -101,6 +105,8 @@ const USAGE = `usage: stepgate <command>
   check                      validate both config files and print the rule table
   explain METHOD PATH        say which rule gates a request, after canonicalisation
   migrate                    create or upgrade the store's schema
+  users show|reset|invite U  a user's factors and grants / remove them all (audited) / a 24 h enrolment code
+  audit [--user U] [--since 1h] [--json]   audit events
 environment: STEPGATE_CONFIG, STEPGATE_ROUTES, STEPGATE_LISTEN, STEPGATE_UPSTREAM, STEPGATE_PUBLIC_ORIGIN,
              STEPGATE_DATA_DIR, STEPGATE_SECRET, LOG_LEVEL
 `;
@@ -116,6 +122,10 @@ async function main(argv: string[]): Promise<void> {
       return explain(rest);
     case 'migrate':
       return migrate();
+    case 'users':
+      return usersCommand(loadGatewayOnly(), rest, process.stdout);
+    case 'audit':
+      return auditCommand(loadGatewayOnly(), rest, process.stdout);
     case undefined:
     case 'help':
     case '--help':

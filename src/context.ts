@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { Secrets } from './crypto/secrets.js';
 import type { IdentitySource } from './identity/types.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 import type { Forwarder } from './proxy/forward.js';
 import type { HeaderPolicy } from './proxy/headers.js';
 import type { CompiledRules } from './rules/match.js';
@@ -27,4 +28,5 @@ export interface GatewayContext {
   headerPolicy: HeaderPolicy;
   log: Logger;
   clock: Clock;
+  metrics: Metrics;
 }

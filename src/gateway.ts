@@ -9,6 +9,8 @@ import type { GatewayContext, RouteTable } from './context.js';
 import { loadSecrets } from './crypto/secrets.js';
 import { createIdentitySource } from './identity/index.js';
 import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { UpstreamIdentitySource } from './identity/upstream.js';
 import { addressSet } from './net/cidr.js';
 import { Forwarder } from './proxy/forward.js';
 import { createPublicServer } from './server.js';
@@ -53,14 +55,17 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const log = opts.log ?? createLogger();
   const secrets = loadSecrets(cfg.dataDir, env);
   const store = SqliteStore.open(cfg.dataDir, { exclusive: true });
-  const forwarder = new Forwarder(cfg.upstream, cfg.upstreamTimeoutMs, log);
+  const metrics = new Metrics();
+  const forwarder = new Forwarder(cfg.upstream, cfg.upstreamTimeoutMs, log, (startedAt) => metrics.upstreamAnswered(startedAt));
+  const identity = await createIdentitySource(cfg, forwarder.dispatcher, clock, env);
+  if (identity instanceof UpstreamIdentitySource) metrics.trackIdentityCache(identity.stats);
   const origin = new URL(cfg.publicOrigin);
   const ctx: GatewayContext = {
     cfg,
     routes: opts.routes,
     store,
     secrets,
-    identity: await createIdentitySource(cfg, forwarder.dispatcher, clock, env),
+    identity,
     forwarder,
     headerPolicy: {
       trustProxy: addressSet(cfg.trustProxy),
@@ -71,6 +76,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     },
     log,
     clock,
+    metrics,
   };
   const adminState: AdminState = { shuttingDown: false };
   const server = createPublicServer(ctx);
@@ -98,9 +104,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       clearInterval(sweeper);
       // Stop accepting; idle keep-alive connections go now, busy ones when their request ends.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A connection busy now turns idle (keep-alive) when its request ends: close those as they come.
+      const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
       await drained;
+      clearInterval(idleCloser);
       clearTimeout(timer);
       if (admin) await new Promise<void>((resolve) => admin.close(() => resolve()));
       await forwarder.close();

@@ -41,6 +41,7 @@ export async function handleRequest(ctx: GatewayContext, req: IncomingMessage, r
     await decide(ctx, req, res, requestId, upgrade);
   } catch (err) {
     const gatewayErr = toGatewayError(err);
+    ctx.metrics.request(gatewayErr.code === 'AUTH_REQUIRED' ? 'auth_required' : gatewayErr.status >= 500 ? 'error' : 'refused');
     if (gatewayErr.status >= 500) ctx.log.error({ requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'request failed');
     else ctx.log.debug({ requestId, errorCode: gatewayErr.code }, 'request refused');
     if (gatewayErr.code === 'BAD_REQUEST') res.shouldKeepAlive = false;
@@ -100,6 +101,7 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   const ownPath = canon.matchPaths[0]!;
   if (ownPath === prefix || ownPath.startsWith(prefix + '/')) {
     if (upgrade) throw new GatewayError('NOT_FOUND');
+    ctx.metrics.request('own');
     await handleStepup(ctx, req, res, requestId, ownPath);
     return;
   }
@@ -116,6 +118,7 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     if (extra.length > 0) match = routes.rules.match([...methods, ...extra], canon.matchPaths);
   }
   if (!match) {
+    ctx.metrics.request('passed');
     forward(ctx, req, res, requestId, target, body, upgrade);
     return;
   }
@@ -150,6 +153,7 @@ async function gate(
     if (match.anonymousAllowed) {
       const inspected = body ?? (hasBody(req) ? await inspectBody(req, INSPECT) : null);
       if (!(await carriesCredentialParam(ctx, req, target, inspected))) {
+        ctx.metrics.request('gated_allowed');
         forward(ctx, req, res, requestId, target, inspected, upgrade);
         return;
       }
@@ -166,6 +170,7 @@ async function gate(
       'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
       'x-stepgate-rule': match.name,
     };
+    ctx.metrics.request('gated_allowed');
     forward(ctx, req, res, requestId, target, body, upgrade, trusted);
     return;
   }
@@ -174,11 +179,13 @@ async function gate(
   if (factors.length === 0) {
     if (ctx.cfg.unenrolled === 'allow') {
       // No factor to ask for: the app learns who passed and under which rule, but no factor.
+      ctx.metrics.request('gated_allowed');
       forward(ctx, req, res, requestId, target, body, upgrade, { 'x-stepgate-user': identity.user, 'x-stepgate-rule': match.name });
       return;
     }
     if (ctx.cfg.unenrolled === 'deny') throw new GatewayError('ENROLLMENT_REQUIRED');
   }
+  ctx.metrics.request('step_up_required');
   ctx.log.info({ requestId, user: identity.user, rule: match.name, decision: 'step-up-required' }, 'step-up required');
   await sendChallenge(ctx, req, res, {
     requestId,

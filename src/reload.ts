@@ -10,9 +10,11 @@ export function reloadRoutes(ctx: GatewayContext, file: string): boolean {
   try {
     const table = loadRouteTable(file);
     ctx.routes = table;
+    ctx.metrics.reload(true);
     ctx.log.info({ file, rules: table.rules.ruleCount }, 'routes reloaded');
     return true;
   } catch (err) {
+    ctx.metrics.reload(false);
     const problems = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
     ctx.log.error({ file, problems }, 'routes reload failed; keeping the previous table');
     return false;

@@ -19,18 +19,20 @@ export interface ForwardRequest {
   requestId: string;
   /** Extra response headers (Cache-Control on gated answers). */
   responseHeaders?: OutgoingHttpHeaders;
-  /** Called with the status once the upstream answered (metrics, logs). */
-  onStatus?: (status: number) => void;
 }
 
 export class Forwarder {
   readonly pool: Pool;
   private readonly ws: ProxyServer;
+  /** Client sockets of proxied WebSockets, to say goodbye on shutdown. */
+  private readonly webSockets = new Set<Duplex>();
 
   constructor(
-    private readonly upstream: string,
+    upstream: string,
     timeoutMs: number,
     private readonly log: Logger,
+    /** Told when the upstream answered (or failed), with the hrtime the request started at. */
+    private readonly onAnswered: (startedAt: bigint) => void = () => {},
   ) {
     this.pool = new Pool(upstream, {
       connections: 256,
@@ -57,6 +59,7 @@ export class Forwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, fr: ForwardRequest): void {
+    const startedAt = process.hrtime.bigint();
     const abort = new AbortController();
     // The client went away before the answer was complete: stop talking to the upstream too.
     const onClose = () => {
@@ -73,7 +76,7 @@ export class Forwarder {
           signal: abort.signal,
         },
         ({ statusCode, headers }) => {
-          fr.onStatus?.(statusCode);
+          this.onAnswered(startedAt);
           const out = downstreamHeaders(headers, fr.requestId);
           if (fr.responseHeaders) Object.assign(out, fr.responseHeaders);
           res.writeHead(statusCode, out);
@@ -84,7 +87,7 @@ export class Forwarder {
         res.off('close', onClose);
         if (abort.signal.aborted) return;
         const gatewayErr = upstreamError(err);
-        fr.onStatus?.(gatewayErr.status);
+        this.onAnswered(startedAt);
         this.log.warn({ requestId: fr.requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'upstream request failed');
         sendError(res, gatewayErr, fr.requestId);
       });
@@ -94,10 +97,15 @@ export class Forwarder {
   forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string, headers: Record<string, string | string[]>): void {
     req.url = target;
     req.headers = headers;
+    this.webSockets.add(socket);
+    socket.once('close', () => this.webSockets.delete(socket));
     this.ws.ws(req, socket, head);
   }
 
   async close(): Promise<void> {
+    // RFC 6455 §7.4.1 close frame, status 1001 "going away": clients reconnect elsewhere instead
+    // of seeing an abrupt reset. (Sent between frames only in the common idle case; good enough.)
+    for (const socket of this.webSockets) socket.end(Buffer.from([0x88, 0x02, 0x03, 0xe9]));
     this.ws.close();
     await this.pool.close();
   }

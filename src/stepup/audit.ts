@@ -27,6 +27,8 @@ export async function audit(ctx: GatewayContext, req: IncomingMessage | null, re
     requestId,
     detail: facts.detail ?? null,
   };
+  if (facts.event === 'verify' && facts.factor && facts.outcome !== 'info') ctx.metrics.verification(facts.factor, facts.outcome);
+  if (facts.event === 'lockout') ctx.metrics.lockout();
   ctx.log.info({ audit: true, ...event, at: new Date(event.at).toISOString() }, `audit ${facts.event} ${facts.outcome}`);
   await ctx.store.audit(event);
 }

@@ -17,13 +17,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, req
   res.end(text);
 }
 
+/**
+ * The gateway's pages: scripts only from this origin (no inline scripts; pages hand data to them in
+ * `<script type="application/json">` blocks, which are never executed), framed only by this origin
+ * (the drop-in modal), no plugins, no <base> rewriting, forms post only here. Inline styles are
+ * allowed for the operator's theme colours (a style attribute on <html>).
+ */
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: https:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'self'",
+].join('; ');
+
 export function sendHtml(res: ServerResponse, status: number, html: string, requestId: string, headers?: Record<string, string | string[]>): void {
   res.writeHead(status, {
     ...headers,
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
     'cache-control': 'no-store',
-    'content-security-policy': "frame-ancestors 'self'; default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'",
+    'content-security-policy': PAGE_CSP,
     'referrer-policy': 'no-referrer',
     'x-content-type-options': 'nosniff',
     'x-request-id': requestId,

@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.js';
 import { FRESH_GRANT_MS, grantIsFresh } from '../grants/check.js';
 import { newRecoveryCodes, recoveryCodeHash } from '../factors/recovery.js';
 import { newTotpSecret, totpUri } from '../factors/totp.js';
+import { inviteHashes } from '../factors/invite.js';
 import type { FactorRecord } from '../store/store.js';
 import { audit } from './audit.js';
 import type { Caller } from './caller.js';
@@ -17,16 +18,6 @@ import { acceptTotp, assertCodeAttemptsAllowed } from './verify.js';
 
 /** An unconfirmed authenticator-app secret is forgotten after this long. */
 const PENDING_TOTP_MS = 15 * 60_000;
-const INVITE_PURPOSE = 'invite';
-
-export function inviteHashes(ctx: GatewayContext, code: string): string[] {
-  return ctx.secrets.hmacAll(INVITE_PURPOSE, code.trim());
-}
-
-export function inviteHash(ctx: GatewayContext, code: string): string {
-  return ctx.secrets.hmac(INVITE_PURPOSE, code.trim());
-}
-
 /**
  * May this caller change factors now? Returns the user's current factors. With factors: a fresh
  * grant of this session. Without: an invite when one is required (not consumed here).
@@ -42,7 +33,7 @@ export async function authoriseChange(ctx: GatewayContext, caller: Caller, invit
     return factors;
   }
   if (ctx.cfg.enrollment === 'invite' || (await ctx.store.needsInvite(user))) {
-    const valid = typeof invite === 'string' && invite.length > 0 && (await ctx.store.inviteValid(user, inviteHashes(ctx, invite), ctx.clock.now()));
+    const valid = typeof invite === 'string' && invite.length > 0 && (await ctx.store.inviteValid(user, inviteHashes(ctx.secrets, invite), ctx.clock.now()));
     if (!valid) throw new GatewayError('INVITE_REQUIRED');
   }
   return factors;
@@ -52,7 +43,7 @@ export async function authoriseChange(ctx: GatewayContext, caller: Caller, invit
 export async function consumeInviteForFirstFactor(ctx: GatewayContext, caller: Caller, factors: FactorRecord[], invite: unknown): Promise<void> {
   const user = caller.identity.user;
   if (factors.length > 0 || !(ctx.cfg.enrollment === 'invite' || (await ctx.store.needsInvite(user)))) return;
-  if (typeof invite !== 'string' || !(await ctx.store.consumeInvite(user, inviteHashes(ctx, invite), ctx.clock.now()))) {
+  if (typeof invite !== 'string' || !(await ctx.store.consumeInvite(user, inviteHashes(ctx.secrets, invite), ctx.clock.now()))) {
     throw new GatewayError('INVITE_REQUIRED');
   }
 }

@@ -5,10 +5,11 @@ import type { FactorType } from '../config/types.js';
 import { ALL_FACTORS } from '../config/types.js';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { resolveCaller } from './caller.js';
+import { resolveCaller, type Caller } from './caller.js';
 import { assertSameOrigin, readBody, readJsonObject, sendHtml, sendJson } from './http.js';
 import { confirmTotpEnrolment, regenerateRecoveryCodes, removeFactor, startTotpEnrolment } from './manage.js';
-import { messagePage, verifyPage } from './pages.js';
+import { serveAsset } from './assets.js';
+import { escapeHtml, messagePage, settingsPage, verifyPage, type VerifyPageModel } from './pages.js';
 import { safeReturnTo } from './return-to.js';
 import { passkeyAuthenticationOptions, passkeyRegistrationOptions, registerPasskey, verifyPasskey } from './passkey.js';
 import { verifyRecovery, verifyTotp } from './verify.js';
@@ -112,16 +113,76 @@ function param(url: URL, name: string): string | null {
   return v && v.length <= 4096 ? v : null;
 }
 
+/** The rule(s)' window, so the verify page can say how long the verification lasts. */
+function ruleWindow(ctx: GatewayContext, rule: string | null): { maxAgeMs: number | null; once: boolean } {
+  const names = rule ? rule.split(',') : [];
+  const rules = ctx.routes.cfg.rules.filter((r) => names.includes(r.name));
+  if (rules.length === 0) return { maxAgeMs: null, once: false };
+  return { maxAgeMs: Math.min(...rules.map((r) => r.maxAgeMs)), once: rules.some((r) => r.once) };
+}
+
+/**
+ * Who a page is for. A ticket that expired or was spent does not strand the user: the page falls
+ * back to the browser's own session (and drops the ticket). Null when nobody is signed in.
+ */
+async function pageCaller(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, ticket: string | null): Promise<{ caller: Caller; ticket: string | null } | null> {
+  if (ticket) {
+    try {
+      return { caller: await resolveCaller(ctx, req, res, ticket), ticket };
+    } catch (err) {
+      if (!(err instanceof GatewayError) || (err.code !== 'AUTH_REQUIRED' && err.code !== 'BAD_REQUEST')) throw err;
+    }
+  }
+  try {
+    return { caller: await resolveCaller(ctx, req, res), ticket: null };
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'AUTH_REQUIRED') return null;
+    throw err;
+  }
+}
+
+/** The user's authenticators, and whether any recovery code is left, for the verify page. */
+async function factorSummary(ctx: GatewayContext, user: string): Promise<{ enrolled: FactorType[]; hasRecoveryCodes: boolean }> {
+  const [factors, unused] = await Promise.all([ctx.store.listFactors(user), ctx.store.countUnusedRecoveryCodes(user)]);
+  return { enrolled: enrolledTypes(factors.map((f) => f.type)), hasRecoveryCodes: unused > 0 };
+}
+
+/** HTML pages answer errors as HTML (the JSON error shape is for the API). */
+function sendPageError(ctx: GatewayContext, res: ServerResponse, requestId: string, err: GatewayError, embed = false): void {
+  const signIn = err.code === 'AUTH_REQUIRED';
+  const title = signIn ? 'Sign in first' : 'Something went wrong';
+  const html = signIn
+    ? `<p>Sign in to the application, then try again.</p><p><a class="btn btn-primary" href="/">Go to the application</a></p>`
+    : `<p>${escapeHtml(err.message)}</p><p><a class="btn btn-secondary" href="/">Back to the application</a></p>`;
+  sendHtml(res, err.status, messagePage(ctx.cfg.theme, title, html, { prefix: ctx.cfg.prefix, embed }), requestId, err.headers);
+}
+
 async function verifyGet(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   const url = new URL(req.url ?? '/', ctx.cfg.publicOrigin);
   const rule = param(url, 'rule');
+  const embed = url.searchParams.get('embed') === '1';
+  let who;
+  try {
+    who = await pageCaller(ctx, req, res, param(url, 'ticket'));
+    if (!who) throw new GatewayError('AUTH_REQUIRED');
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    sendPageError(ctx, res, requestId, err, embed);
+    return;
+  }
   sendHtml(res, 200, verifyPage({
     theme: ctx.cfg.theme,
     prefix: ctx.cfg.prefix,
+    publicOrigin: ctx.cfg.publicOrigin,
     rule,
-    ticket: param(url, 'ticket'),
+    ticket: who.ticket,
     returnTo: safeReturnTo(param(url, 'return_to'), ctx.cfg.publicOrigin),
     factors: factorsOfRule(ctx, rule),
+    ...(await factorSummary(ctx, who.caller.identity.user)),
+    ...ruleWindow(ctx, rule),
+    embed,
+    use: param(url, 'use'),
+    stash: param(url, 'stash'),
     error: null,
   }), requestId);
 }
@@ -138,17 +199,34 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
   const factors = factorsOfRule(ctx, rule);
   const code = (form.get('code') ?? '').replace(/\s+/g, '');
   const factor: FactorType = /^\d{6}$/.test(code) ? 'totp' : 'recovery';
-  const page = (error: string) => verifyPage({ theme: ctx.cfg.theme, prefix: ctx.cfg.prefix, rule, ticket, returnTo, factors, error });
+  let caller: Caller | null = null;
+  const page = async (error: string, retryAfter: string | undefined): Promise<string> => {
+    const model: VerifyPageModel = {
+      theme: ctx.cfg.theme,
+      prefix: ctx.cfg.prefix,
+      publicOrigin: ctx.cfg.publicOrigin,
+      rule,
+      ticket,
+      returnTo,
+      factors,
+      error,
+      ...ruleWindow(ctx, rule),
+      use: factor,
+      stash: form.get('stash'),
+      retryAfter: retryAfter ? Number(retryAfter) : null,
+    };
+    return verifyPage(caller ? { ...model, ...(await factorSummary(ctx, caller.identity.user)) } : model);
+  };
   if (!factors.includes(factor)) {
-    sendHtml(res, 400, page(factor === 'totp' ? 'This action does not accept authenticator-app codes.' : 'This action does not accept recovery codes.'), requestId);
+    sendHtml(res, 400, await page(factor === 'totp' ? 'This action does not accept authenticator-app codes.' : 'This action does not accept recovery codes.', undefined), requestId);
     return;
   }
   try {
-    const caller = await resolveCaller(ctx, req, res, ticket);
+    caller = await resolveCaller(ctx, req, res, ticket);
     await (factor === 'totp' ? verifyTotp(ctx, req, requestId, caller, code) : verifyRecovery(ctx, req, requestId, caller, code));
   } catch (err) {
     if (!(err instanceof GatewayError) || err.status >= 500) throw err;
-    sendHtml(res, err.status, page(err.message), requestId, err.headers);
+    sendHtml(res, err.status, await page(err.message, err.headers?.['retry-after']), requestId, err.headers);
     return;
   }
   res.writeHead(303, { location: new URL(returnTo, ctx.cfg.publicOrigin).href, 'cache-control': 'no-store', 'x-request-id': requestId });
@@ -156,16 +234,40 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
 }
 
 async function settingsGet(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-  const caller = await resolveCaller(ctx, req, res);
-  const factors = await ctx.store.listFactors(caller.identity.user);
-  const list = factors.length ? `<ul>${factors.map((f) => `<li>${f.type}: ${f.name}</li>`).join('')}</ul>` : '<p>No factor is set up yet.</p>';
-  sendHtml(res, 200, messagePage(ctx.cfg.theme, 'Sign-in security', `${list}<p>Set up an authenticator app with <code>POST ${ctx.cfg.prefix}/api/enroll/totp</code> (see docs/api-clients.md).</p>`), requestId);
+  const url = new URL(req.url ?? '/', ctx.cfg.publicOrigin);
+  let caller: Caller;
+  try {
+    caller = await resolveCaller(ctx, req, res);
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    sendPageError(ctx, res, requestId, err);
+    return;
+  }
+  const user = caller.identity.user;
+  const [factors, recoveryLeft] = await Promise.all([ctx.store.listFactors(user), ctx.store.countUnusedRecoveryCodes(user)]);
+  const returnTo = param(url, 'return_to');
+  const then = param(url, 'then');
+  sendHtml(res, 200, settingsPage({
+    theme: ctx.cfg.theme,
+    prefix: ctx.cfg.prefix,
+    user,
+    name: caller.identity.name,
+    factors,
+    recoveryLeft,
+    invite: param(url, 'invite'),
+    returnTo: returnTo ? safeReturnTo(returnTo, ctx.cfg.publicOrigin) : null,
+    then: then && /^[a-z-]{1,32}(:[\w-]{1,64})?$/.test(then) ? then : null,
+  }), requestId);
 }
+
+const assets: Record<string, Handler> = {
+  GET: async (_ctx, req, res, requestId, sub) => serveAsset(req, res, requestId, sub),
+};
 
 /** Entry point for every request whose canonical path is under `prefix`. */
 export async function handleStepup(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, path: string): Promise<void> {
   const sub = path.slice(ctx.cfg.prefix.length) || '/';
-  const table = sub.startsWith('/api/factors/') ? { DELETE: deleteFactor } : API[sub];
+  const table = sub.startsWith('/api/factors/') ? { DELETE: deleteFactor } : sub.startsWith('/assets/') ? assets : API[sub];
   if (!table) throw new GatewayError('NOT_FOUND');
   const handler = table[req.method === 'HEAD' ? 'GET' : req.method ?? ''];
   if (!handler) throw new GatewayError('METHOD_NOT_ALLOWED', undefined, { allow: Object.keys(table).join(', ') });

@@ -161,7 +161,7 @@ export class SqliteStore implements Store {
   updatePasskeyCounter(id: string, newCounter: number, now: number): Promise<boolean> {
     return this.run(() => {
       // Synced passkeys always report 0: accepted while both are 0; otherwise it must grow.
-      const info = this.stmt("UPDATE factors SET counter = ?1, last_used_at = ?2 WHERE id = ?3 AND type = 'passkey' AND ((?1 = 0 AND counter = 0) OR ?1 > counter)").run(newCounter, now, id);
+      const info = this.stmt("UPDATE factors SET counter = @counter, last_used_at = @now WHERE id = @id AND type = 'passkey' AND ((@counter = 0 AND counter = 0) OR @counter > counter)").run({ counter: newCounter, now, id });
       return info.changes === 1;
     });
   }
@@ -252,12 +252,18 @@ export class SqliteStore implements Store {
     });
   }
 
+  listGrants(user: string): Promise<GrantRecord[]> {
+    return this.run(() =>
+      (this.stmt('SELECT user, factor, verified_at, once_consumed FROM grants WHERE user = ? ORDER BY verified_at DESC').all(user) as Row[]).map(toGrant),
+    );
+  }
+
   getGrant(sessionKeys: string[]): Promise<GrantRecord | null> {
     return this.run(() => {
       const get = this.stmt('SELECT user, factor, verified_at, once_consumed FROM grants WHERE session_key = ?');
       for (const key of sessionKeys) {
         const row = get.get(key) as Row | undefined;
-        if (row) return { user: row.user as string, factor: row.factor as FactorType, verifiedAt: row.verified_at as number, onceConsumed: row.once_consumed === 1 };
+        if (row) return toGrant(row);
       }
       return null;
     });
@@ -354,7 +360,7 @@ export class SqliteStore implements Store {
 
   listAudit(q: AuditQuery): Promise<AuditEvent[]> {
     return this.run(() => {
-      const rows = this.stmt('SELECT * FROM audit WHERE (?1 IS NULL OR user = ?1) AND at >= ?2 ORDER BY at, id LIMIT ?3').all(q.user ?? null, q.since ?? 0, q.limit ?? 10_000) as Row[];
+      const rows = this.stmt('SELECT * FROM audit WHERE (@user IS NULL OR user = @user) AND at >= @since ORDER BY at, id LIMIT @limit').all({ user: q.user ?? null, since: q.since ?? 0, limit: q.limit ?? 10_000 }) as Row[];
       return rows.map((r) => ({
         at: r.at as number,
         user: r.user as string | null,
@@ -406,6 +412,10 @@ function toFactor(row: Row): FactorRecord {
     createdAt: row.created_at as number,
     lastUsedAt: (row.last_used_at as number | null) ?? null,
   };
+}
+
+function toGrant(row: Row): GrantRecord {
+  return { user: row.user as string, factor: row.factor as FactorType, verifiedAt: row.verified_at as number, onceConsumed: row.once_consumed === 1 };
 }
 
 function migrate(db: Database.Database): void {

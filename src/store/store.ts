@@ -125,6 +125,8 @@ export interface Store {
   /** Clears the failure streak; a passkey success also lifts the hard disable. */
   recordSuccess(user: string, factor: FactorType): Promise<void>;
 
+  /** Every session grant of a user (for `users show`). */
+  listGrants(user: string): Promise<GrantRecord[]>;
   /** Looks a session's grant up under any of its key hashes (one per configured secret). */
   getGrant(sessionKeys: string[]): Promise<GrantRecord | null>;
   /** The session's one grant is its latest verification (SPEC §4.6). */

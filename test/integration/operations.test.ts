@@ -1,0 +1,154 @@
+// The gateway as an operator runs it: the real CLI process with config files on disk.
+// check/explain print what the running gateway does; routes.yaml edits apply live (a broken file
+// is reported and ignored); /metrics counters move with traffic; SIGTERM lets an in-flight
+// request finish; users/audit work beside the running gateway.
+import { createServer, type Server } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runCli, startCli, writeConfigDir, type ConfigDir, type GatewayProcess } from '../helpers/process.js';
+
+let upstream: Server;
+let upstreamUrl: string;
+const seen: string[] = [];
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/api/me') {
+      const ok = /sid=s1/.test(req.headers.cookie ?? '');
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(ok ? '{"id":"alice","email":"alice@example.com"}' : '{}');
+      return;
+    }
+    const delay = req.url?.startsWith('/slow') ? 1500 : 0;
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('hello');
+    }, delay);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+});
+afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+async function configFor(routes: string): Promise<{ cfg: ConfigDir; url: string; admin: string }> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const cfg = writeConfigDir(
+    `listen: 127.0.0.1:${port}
+upstream: ${upstreamUrl}
+public_origin: http://localhost:${port}
+data_dir: ./data
+admin_listen: 127.0.0.1:${adminPort}
+identity:
+  source: upstream
+  session_cookies: [sid]
+`,
+    routes,
+  );
+  cfg.env.STEPGATE_DATA_DIR = `${cfg.dir}/data`;
+  return { cfg, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}` };
+}
+
+const ROUTES = `rules:\n  - name: billing\n    match: PATCH /billing\n`;
+const patch = (url: string, path = '/billing') => fetch(url + path, { method: 'PATCH', headers: { cookie: 'sid=s1' } });
+
+describe('stepgate CLI', () => {
+  it('check prints the table, and reports every problem as file:line:col with exit 1', async () => {
+    const { cfg } = await configFor(ROUTES);
+    const ok = runCli(cfg, ['check']);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/billing\s+PATCH\s+\/billing/);
+    writeFileSync(cfg.routesFile, `rules:\n  - name: billing\n    match: PATCH /billing\n    max_age: soon\n  - nmae: x\n`);
+    const bad = runCli(cfg, ['check']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`${cfg.routesFile}:4:14:`);
+    expect(bad.stderr).toMatch(new RegExp(`${cfg.routesFile}:5:\\d+: .*nmae`));
+  });
+
+  it('explain says which rule gates a spelling after canonicalisation', async () => {
+    const { cfg } = await configFor(ROUTES);
+    const r = runCli(cfg, ['explain', 'patch', '/x/../BILLING/']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('canonical: /BILLING/');
+    expect(r.stdout).toContain('gated by billing');
+    expect(runCli(cfg, ['explain', 'GET', '/billing']).stdout).toContain('not gated');
+    expect(runCli(cfg, ['explain', 'PATCH', '/a%5cb']).stdout).toContain('400 BAD_REQUEST_PATH');
+  });
+});
+
+describe('running gateway', () => {
+  let gw: GatewayProcess;
+  let env: { cfg: ConfigDir; url: string; admin: string };
+
+  beforeAll(async () => {
+    env = await configFor(ROUTES);
+    gw = startCli(env.cfg);
+    await gw.waitForLog(/stepgate listening/);
+  });
+  afterAll(async () => {
+    if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+  });
+
+  it('applies routes.yaml edits live and keeps the last good table on a broken file', async () => {
+    expect((await patch(env.url, '/invites')).status).toBe(200);
+    writeFileSync(env.cfg.routesFile, `${ROUTES}  - name: invites\n    match: PATCH /invites\n`);
+    await gw.waitForLog(/routes reloaded/);
+    expect((await patch(env.url, '/invites')).status).toBe(403);
+
+    writeFileSync(env.cfg.routesFile, `rules:\n  - name: billing\n    match: PATCH /billing\n    factors: [sms]\n`);
+    await gw.waitForLog(/routes reload failed/);
+    expect(gw.output()).toContain(`${env.cfg.routesFile}:4:`);
+    expect((await patch(env.url, '/invites')).status).toBe(403);
+
+    writeFileSync(env.cfg.routesFile, `rules: []\n`);
+    await gw.waitForLog(/"rules":0,"msg":"routes reloaded"/);
+    expect((await patch(env.url, '/billing')).status).toBe(200);
+    writeFileSync(env.cfg.routesFile, ROUTES);
+    gw.child.kill('SIGHUP');
+    await gw.waitForLog(/"rules":1,"msg":"routes reloaded"/);
+    expect((await patch(env.url, '/billing')).status).toBe(403);
+  });
+
+  it('exposes metrics, health and readiness on the admin listener only', async () => {
+    const before = await (await fetch(env.admin + '/metrics')).text();
+    const count = (text: string, decision: string) => Number(new RegExp(`stepgate_requests_total\\{decision="${decision}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    await fetch(env.url + '/free');
+    await fetch(env.url + '/free');
+    await patch(env.url);
+    const after = await (await fetch(env.admin + '/metrics')).text();
+    expect(count(after, 'passed') - count(before, 'passed')).toBe(2);
+    expect(count(after, 'step_up_required') - count(before, 'step_up_required')).toBe(1);
+    expect(after).toMatch(/stepgate_config_reloads_total\{outcome="failure"\} [1-9]/);
+    expect(after).toMatch(/stepgate_upstream_response_seconds_count \d+/);
+    expect(after).toMatch(/stepgate_identity_lookups_total\{result="hit"\} [1-9]/);
+    expect((await fetch(env.admin + '/healthz')).status).toBe(200);
+    expect((await fetch(env.admin + '/readyz')).status).toBe(200);
+    // Not on the public listener: that path belongs to the app.
+    await fetch(env.url + '/metrics');
+    expect(seen).toContain('GET /metrics');
+  });
+
+  it('users invite/show/reset and audit work beside the running gateway', async () => {
+    const invite = runCli(env.cfg, ['users', 'invite', 'alice']);
+    expect(invite.status).toBe(0);
+    expect(invite.stdout).toMatch(new RegExp(`/__stepup/settings\\?invite=[\\w-]+`));
+    const show = runCli(env.cfg, ['users', 'show', 'alice']);
+    expect(show.stdout).toContain('no factors');
+    expect(runCli(env.cfg, ['users', 'reset', 'alice']).status).toBe(0);
+    const audit = runCli(env.cfg, ['audit', '--user', 'alice', '--json']);
+    const events = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.map((e) => e.event)).toEqual(['user.invite', 'user.reset']);
+    expect(Object.keys(events[0]!)).toEqual(['at', 'user', 'event', 'factor', 'outcome', 'ip', 'userAgent', 'requestId']);
+    // The invite code itself is never stored in clear.
+    const code = /invite=([\w-]+)/.exec(invite.stdout)![1]!;
+    expect(readFileSync(`${env.cfg.dir}/data/stepgate.db`).includes(Buffer.from(code))).toBe(false);
+  });
+
+  it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
+    const slow = fetch(env.url + '/slow').then(async (r) => ({ status: r.status, body: await r.text() }));
+    await new Promise((r) => setTimeout(r, 300));
+    gw.child.kill('SIGTERM');
+    expect(await slow).toEqual({ status: 200, body: 'hello' });
+    expect(await gw.exited).toBe(0);
+  });
+});
