@@ -9,6 +9,9 @@ import { canonicalise } from './rules/canonical.js';
 import { describeRules } from './rules/match.js';
 import { reloadRoutes, watchRoutes } from './reload.js';
 import { SqliteStore } from './store/sqlite.js';
+import { parseArgs } from 'node:util';
+import { bufferedBody } from './proxy/body.js';
+import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { auditCommand, usersCommand } from './admin-cli.js';
 
 function fail(message: string): never {
@@ -61,9 +64,10 @@ function check(): void {
   process.stdout.write(describeRules(routes.cfg) + '\n');
 }
 
-function explain(args: string[]): void {
-  const [method, target] = args;
-  if (!method || !target) fail('usage: stepgate explain METHOD PATH');
+async function explain(args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { body: { type: 'string' }, 'content-type': { type: 'string' } } });
+  const [method, target] = positionals;
+  if (!method || !target) fail('usage: stepgate explain METHOD PATH [--body B --content-type T]');
   const { routes } = loadAll();
   const canon = canonicalise(target, routes.cfg.encodedSlashes);
   if (!canon.ok) {
@@ -71,8 +75,15 @@ function explain(args: string[]): void {
     return;
   }
   const methods = [method.toUpperCase(), ...(method.toUpperCase() === 'HEAD' ? ['GET'] : [])];
-  const match = routes.rules.match(methods, canon.matchPaths);
   process.stdout.write(`${method.toUpperCase()} ${target}\n  canonical: ${canon.forwardPath}${canon.query}\n  matched as: ${canon.matchPaths.join(' | ')}\n`);
+  let match = routes.rules.match(methods, canon.matchPaths);
+  if (match) {
+    const body = values.body === undefined ? null : bufferedBody(Buffer.from(values.body));
+    const input = new ConditionInput(canon.query, values['content-type'], () => Promise.resolve(body));
+    match = await matchWithConditions(routes.rules, methods, canon.matchPaths, match, input, (rule, why) =>
+      process.stdout.write(`  condition of ${rule.name}: ${why ? `matched (${why})` : 'not matched'}\n`),
+    );
+  }
   if (!match) {
     process.stdout.write('  → not gated: forwarded as is\n');
     return;
@@ -103,7 +114,8 @@ function migrate(): void {
 const USAGE = `usage: stepgate <command>
   start                      run the gateway (config/gateway.yaml + config/routes.yaml)
   check                      validate both config files and print the rule table
-  explain METHOD PATH        say which rule gates a request, after canonicalisation
+  explain METHOD PATH [--body B --content-type T]
+                             say which rule gates a request, after canonicalisation
   migrate                    create or upgrade the store's schema
   users show|reset|invite U  a user's factors and grants / remove them all (audited) / a 24 h enrolment code
   audit [--user U] [--since 1h] [--json]   audit events

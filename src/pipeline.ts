@@ -10,7 +10,9 @@ import { GatewayError, sendError } from './errors.js';
 import { grantSatisfies } from './grants/check.js';
 import { gatewayCookieHeader, sessionBinding } from './grants/session-key.js';
 import { resolveIdentity } from './identity/resolve.js';
-import { formParams, hasBody, inspectBody, jsonTopLevelKeys, normaliseParamName, type InspectedBody } from './proxy/body.js';
+import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody } from './proxy/body.js';
+import { normaliseParamName } from './rules/param-name.js';
+import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
 import { connectionHeaderAllowed, upstreamHeaders } from './proxy/headers.js';
 import { canonicalise } from './rules/canonical.js';
@@ -21,8 +23,8 @@ import { StoreUnavailableError } from './store/store.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
-/** Bodies read to look for `_method` or credential parameters (SPEC §3 `max_inspect_body` default). */
-const INSPECT = { maxBytes: 1024 * 1024, timeoutMs: 10_000 };
+/** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
+const INSPECT_TIMEOUT_MS = 10_000;
 
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
@@ -107,15 +109,21 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   }
   const target = canon.forwardPath + canon.query;
   // A WebSocket upgrade is gated like a GET of its path (SPEC §6).
-  const methods = upgrade ? ['GET'] : methodInterpretations(req, canon.query);
+  let methods = upgrade ? ['GET'] : methodInterpretations(req, canon.query);
   let match = routes.rules.match(methods, canon.matchPaths);
+  const limits = { maxBytes: routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS };
   let body: InspectedBody | null = null;
   if (req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths)) {
     // `_method` in a form body may turn this POST into a gated method (Rails, Laravel, Symfony...).
-    body = await inspectBody(req, INSPECT);
+    body = await inspectBody(req, limits);
     const overrides = await bodyMethodOverrides(body, req.headers['content-type']);
-    const extra = overrides ?? routes.possibleMethods; // unreadable: assume the worst (fail closed)
-    if (extra.length > 0) match = routes.rules.match([...methods, ...extra], canon.matchPaths);
+    methods = [...methods, ...(overrides ?? routes.possibleMethods)]; // unreadable: assume the worst (fail closed)
+    match = routes.rules.match(methods, canon.matchPaths);
+  }
+  if (match && match.rules.some((r) => r.when)) {
+    // Only now, for a method+path that a conditional rule covers, is the body worth reading.
+    const input = new ConditionInput(canon.query, req.headers['content-type'], async () => (body ??= hasBody(req) ? await inspectBody(req, limits) : null));
+    match = await matchWithConditions(routes.rules, methods, canon.matchPaths, match, input);
   }
   if (!match) {
     ctx.metrics.request('passed');
@@ -151,7 +159,7 @@ async function gate(
   const identity = await resolveIdentity(ctx, req);
   if (!identity) {
     if (match.anonymousAllowed) {
-      const inspected = body ?? (hasBody(req) ? await inspectBody(req, INSPECT) : null);
+      const inspected = body ?? (hasBody(req) ? await inspectBody(req, { maxBytes: ctx.routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS }) : null);
       if (!(await carriesCredentialParam(ctx, req, target, inspected))) {
         ctx.metrics.request('gated_allowed');
         forward(ctx, req, res, requestId, target, inspected, upgrade);

@@ -11,8 +11,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ALL_FACTORS, type FactorType, type HostPort, type RoutePattern } from './types.js';
-import { parseDuration } from './units.js';
+import { normaliseParamName } from '../rules/param-name.js';
+import { ALL_FACTORS, type FactorType, type HostPort, type RoutePattern, type ValuePattern, type WhenCondition } from './types.js';
+import { parseDuration, parseSize } from './units.js';
 
 /** One problem, located by its path in the parsed YAML, message ready for the operator. */
 export interface PathIssue {
@@ -480,6 +481,42 @@ const patternsSchema = z.union([z.string(), z.array(z.unknown())]).transform((ma
   return patterns;
 });
 
+/** `delete`, `Special:Block*` → lower-cased, a trailing `*` meaning "starts with". */
+function parseValuePattern(text: string): ValuePattern {
+  if (text === '' || text === '*') throw new RangeError(`${JSON.stringify(text)} matches nothing useful; list a value (a trailing * matches a prefix)`);
+  const prefix = text.endsWith('*');
+  return { value: (prefix ? text.slice(0, -1) : text).toLowerCase(), prefix };
+}
+
+const valueList = z.array(scalar(parseValuePattern)).min(1, 'must list at least one value');
+
+/** RFC 6901: `/method`, `/params/0/name`; `~1` is `/` and `~0` is `~` inside a token. */
+function parseJsonPointer(text: string): string[] {
+  if (!text.startsWith('/')) throw new RangeError(`${JSON.stringify(text)} is not a JSON Pointer (it starts with /, e.g. /method)`);
+  if (/~[^01]|~$/.test(text)) throw new RangeError(`${JSON.stringify(text)}: "~" must be followed by 0 or 1 (RFC 6901)`);
+  return text.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+const whenSchema = z
+  .strictObject({
+    param: z.record(z.string().min(1, 'a parameter name cannot be empty'), valueList).optional(),
+    json: z.record(z.string(), valueList).optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (!w.param && !w.json) ctx.addIssue({ code: 'custom', message: 'list `param` and/or `json` conditions' });
+    for (const pointer of Object.keys(w.json ?? {})) {
+      try {
+        parseJsonPointer(pointer);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['json', pointer], message: (err as Error).message });
+      }
+    }
+  })
+  .transform((w): WhenCondition => ({
+    param: Object.entries(w.param ?? {}).map(([name, values]) => ({ name: normaliseParamName(name), values })),
+    json: Object.entries(w.json ?? {}).map(([pointer, values]) => ({ pointer, tokens: parseJsonPointer(pointer), values })),
+  }));
+
 const ruleSchema = z
   .strictObject({
     name: scalar(parseRuleName),
@@ -488,6 +525,7 @@ const ruleSchema = z
     factors: factorList.optional(),
     once: z.boolean().default(false),
     anonymous: z.enum(['allow', 'deny']).default('deny'),
+    when: whenSchema.optional(),
   })
   .transform((r) => ({
     name: r.name,
@@ -496,6 +534,7 @@ const ruleSchema = z
     factors: r.factors,
     once: r.once,
     anonymous: r.anonymous,
+    when: r.when ?? null,
   }));
 
 export const routesFileSchema = z
@@ -509,8 +548,10 @@ export const routesFileSchema = z
     rules: z.array(ruleSchema).default(() => []),
     case_sensitive: z.boolean().default(false),
     encoded_slashes: z.enum(['reject', 'keep']).default('reject'),
+    max_inspect_body: scalar(parseSize).default(1024 * 1024),
   })
   .transform((f) => ({
+    maxInspectBodyBytes: f.max_inspect_body,
     caseSensitive: f.case_sensitive,
     encodedSlashes: f.encoded_slashes,
     defaults: { maxAgeMs: f.defaults.max_age, factors: f.defaults.factors },

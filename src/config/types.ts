@@ -91,6 +91,23 @@ export interface RoutePattern {
   pos: SourcePos;
 }
 
+/** A listed value: compared case-insensitively; a trailing `*` in YAML makes it a prefix. */
+export interface ValuePattern {
+  /** Lower-cased, without the trailing `*`. */
+  value: string;
+  prefix: boolean;
+}
+
+/**
+ * SPEC §3 `when`: the rule matches only if some listed name (or JSON Pointer) has some occurrence
+ * with a listed value. Bodies that cannot be inspected count as matching (fail closed).
+ */
+export interface WhenCondition {
+  /** Names normalised as PHP reads them: lower-cased, leading spaces and a trailing `[…]` dropped. */
+  param: ReadonlyArray<{ name: string; values: readonly ValuePattern[] }>;
+  json: ReadonlyArray<{ pointer: string; tokens: readonly string[]; values: readonly ValuePattern[] }>;
+}
+
 export interface RuleConfig {
   name: string;
   /** Position in the file (0-based); combined rule names are joined in this order. */
@@ -100,6 +117,7 @@ export interface RuleConfig {
   factors: readonly FactorType[];
   once: boolean;
   anonymous: 'allow' | 'deny';
+  when: WhenCondition | null;
   pos: SourcePos;
 }
 
@@ -107,6 +125,8 @@ export interface RoutesConfig {
   file: string;
   caseSensitive: boolean;
   encodedSlashes: 'reject' | 'keep';
+  /** Bodies read for `when`, `_method` and credential parameters are read up to this many bytes. */
+  maxInspectBodyBytes: number;
   defaults: { maxAgeMs: number; factors: readonly FactorType[] };
   rules: RuleConfig[];
 }

@@ -27,6 +27,11 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
+/** A body already in hand (`stepgate explain --body`). */
+export function bufferedBody(bytes: Buffer): InspectedBody {
+  return { bytes, failure: null, replay: () => Readable.from([bytes]) };
+}
+
 export function inspectBody(req: IncomingMessage, limits: InspectLimits): Promise<InspectedBody> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -62,11 +67,6 @@ export function inspectBody(req: IncomingMessage, limits: InspectLimits): Promis
 async function* prefixThenRest(prefix: Buffer, rest: IncomingMessage): AsyncGenerator<Buffer> {
   if (prefix.length > 0) yield prefix;
   for await (const chunk of rest) yield chunk as Buffer;
-}
-
-/** SPEC §3: names compare case-insensitively after dropping leading spaces and a trailing `[…]` (as PHP reads them). */
-export function normaliseParamName(name: string): string {
-  return name.replace(/^ +/, '').replace(/\[[^\]]*\]$/, '').toLowerCase();
 }
 
 export type BodyParams = { kind: 'params'; params: Array<[string, string]> } | { kind: 'uninspectable' } | { kind: 'empty' };

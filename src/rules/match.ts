@@ -3,7 +3,7 @@
 // rules, and an ungated request costs a few Map lookups and no allocation beyond its lower-cased
 // path and segment keys.
 import { ALL_FACTORS } from '../config/types.js';
-import type { FactorType, RoutesConfig, RuleConfig } from '../config/types.js';
+import type { FactorType, RoutesConfig, RuleConfig, ValuePattern } from '../config/types.js';
 import { formatDuration } from '../config/units.js';
 import {
   compileMethods,
@@ -43,9 +43,10 @@ export interface CompiledRules {
   readonly ruleCount: number;
   /**
    * methods: every method interpretation of the request (upper-case); paths: every matchPath
-   * reading. A rule matches if any method x any path matches one of its patterns.
+   * reading. A rule matches if any method x any path matches one of its patterns (and, when
+   * given, `accept` says yes: the caller's verdict on `when` conditions).
    */
-  match(methods: readonly string[], paths: readonly string[]): RuleMatch | null;
+  match(methods: readonly string[], paths: readonly string[], accept?: (rule: RuleConfig) => boolean): RuleMatch | null;
   /**
    * True if some rule matches one of these paths for a method other than `method` but does not
    * already match for `method` itself: only then can a `_method` override in a POST body change
@@ -139,14 +140,14 @@ class CompiledRuleSet implements CompiledRules {
     return acc;
   }
 
-  match(methods: readonly string[], paths: readonly string[]): RuleMatch | null {
+  match(methods: readonly string[], paths: readonly string[], accept?: (rule: RuleConfig) => boolean): RuleMatch | null {
     const lists = this.lookup(paths);
     if (lists === null) return null;
     const upper = methods.map((m) => m.toUpperCase());
     const hits = new Set<CompiledRule>();
     for (const list of lists) {
       for (const entry of list) {
-        if (!hits.has(entry.compiled) && upper.some((m) => acceptsMethod(entry, m))) hits.add(entry.compiled);
+        if (!hits.has(entry.compiled) && upper.some((m) => acceptsMethod(entry, m)) && (!accept || accept(entry.compiled.rule))) hits.add(entry.compiled);
       }
     }
     if (hits.size === 0) return null;
@@ -241,10 +242,18 @@ export function compileRules(routes: RoutesConfig): CompiledRules {
 }
 
 /** The compiled rule table for `stepgate check`: one line per pattern, plain text in columns. */
+function valueText(v: ValuePattern): string {
+  return v.prefix ? `${v.value}*` : v.value;
+}
+
 export function describeRules(routes: RoutesConfig): string {
-  const header = ['RULE', 'METHODS', 'PATH', 'MAX_AGE', 'FACTORS', 'ONCE', 'ANONYMOUS'];
+  const header = ['RULE', 'METHODS', 'PATH', 'MAX_AGE', 'FACTORS', 'ONCE', 'ANONYMOUS', 'WHEN'];
+  const describeWhen = (rule: RuleConfig) =>
+    rule.when
+      ? [...rule.when.param.map((p) => `${p.name}=${p.values.map(valueText).join('|')}`), ...rule.when.json.map((j) => `${j.pointer}=${j.values.map(valueText).join('|')}`)].join(' or ')
+      : '-';
   const rows = routes.rules.flatMap((rule) => {
-    const tail = [formatDuration(rule.maxAgeMs), rule.factors.join(',') || '-', rule.once ? 'yes' : 'no', rule.anonymous];
+    const tail = [formatDuration(rule.maxAgeMs), rule.factors.join(',') || '-', rule.once ? 'yes' : 'no', rule.anonymous, describeWhen(rule)];
     if (rule.patterns.length === 0) return [[rule.name, '-', '-', ...tail]];
     return rule.patterns.map((p) => [rule.name, p.methods === '*' ? '*' : p.methods.join('|'), p.path, ...tail]);
   });

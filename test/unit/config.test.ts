@@ -481,10 +481,9 @@ describe('routes.yaml', () => {
       'routes.yaml:2:5: missing required key "name"',
       'routes.yaml:3:5: missing required key "match"',
     ]);
-    // `when` and `max_inspect_body` are not supported yet: ignoring them would under-gate.
+    // An empty `when` would silently gate nothing extra: it must say what it checks.
     expect(problems(() => routes('max_inspect_body: 1MiB\nrules:\n  - name: a\n    match: POST /rpc\n    when: {}\n'))).toEqual([
-      'routes.yaml:1:1: unknown key "max_inspect_body"',
-      'routes.yaml:5:5: unknown key "when"',
+      'routes.yaml:5:11: when: list `param` and/or `json` conditions',
     ]);
     expect(problems(() => routes('rules:\n  - name: a\n    match: POST /x\n    max-age: 1m\n'))).toEqual([
       'routes.yaml:4:5: unknown key "max-age" (did you mean "max_age"?)',
@@ -504,8 +503,9 @@ describe('routes.yaml', () => {
         '9:9: match: "POST" has no path: write METHODS PATH, e.g. "POST /account/password", "PATCH|DELETE /me" or "* /admin/*"',
         '10:9: match: "GET billing": the path must start with /',
         '11:11: once: expected true or false, got "yes"',
-        '14:5: unknown key "when"',
-        '17:1: unknown key "max_inspect_body"',
+        '16:17: when.json.method: "method" is not a JSON Pointer (it starts with /, e.g. /method)',
+        '17:7: unknown key "header" in when',
+        '18:19: max_inspect_body: "a lot" is not a size (use bytes, or 512KiB, 1MiB)',
       ].map((p) => `${file}:${p}`),
     );
   });

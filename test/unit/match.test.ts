@@ -470,15 +470,15 @@ describe('describeRules', () => {
   it('prints one aligned line per pattern', () => {
     expect(describeRules(routes(SPEC_RULES))).toBe(
       [
-        'RULE           METHODS  PATH                                MAX_AGE  FACTORS                ONCE  ANONYMOUS',
-        'billing        PATCH    /internal/org/:key/billing          5m       passkey,totp,recovery  no    deny',
-        'billing        POST     /internal/org/:key/billing/*        5m       passkey,totp,recovery  no    deny',
-        'device-trust   PATCH    /portal/security/devices/:id/trust  10m      passkey                no    deny',
-        'device-trust   DELETE   /portal/security/devices/:id        10m      passkey                no    deny',
-        'invites        POST     /portal/org/users/invite            10m      passkey,totp,recovery  no    deny',
-        'invites        POST     /portal/org/users/invite/*          10m      passkey,totp,recovery  no    deny',
-        'close-account  DELETE   /me                                 10m      passkey,totp,recovery  yes   deny',
-        'whole-app-2fa  *        /*                                  12h      passkey,totp,recovery  no    allow',
+        'RULE           METHODS  PATH                                MAX_AGE  FACTORS                ONCE  ANONYMOUS  WHEN',
+        'billing        PATCH    /internal/org/:key/billing          5m       passkey,totp,recovery  no    deny       -',
+        'billing        POST     /internal/org/:key/billing/*        5m       passkey,totp,recovery  no    deny       -',
+        'device-trust   PATCH    /portal/security/devices/:id/trust  10m      passkey                no    deny       -',
+        'device-trust   DELETE   /portal/security/devices/:id        10m      passkey                no    deny       -',
+        'invites        POST     /portal/org/users/invite            10m      passkey,totp,recovery  no    deny       -',
+        'invites        POST     /portal/org/users/invite/*          10m      passkey,totp,recovery  no    deny       -',
+        'close-account  DELETE   /me                                 10m      passkey,totp,recovery  yes   deny       -',
+        'whole-app-2fa  *        /*                                  12h      passkey,totp,recovery  no    allow      -',
         '',
       ].join('\n'),
     );
