@@ -79,7 +79,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     metrics,
   };
   const adminState: AdminState = { shuttingDown: false };
-  const server = createPublicServer(ctx);
+  const { server, detached } = createPublicServer(ctx);
   const admin = cfg.adminListen ? createAdminServer(ctx, adminState) : null;
   let url: string;
   let adminUrl: string | null = null;
@@ -104,10 +104,15 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       clearInterval(sweeper);
       // Stop accepting; idle keep-alive connections go now, busy ones when their request ends.
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // WebSockets are not requests that finish: tell them goodbye now (close frame 1001).
+      forwarder.closeWebSockets();
       // A connection busy now turns idle (keep-alive) when its request ends: close those as they come.
       const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        for (const socket of detached) socket.destroy();
+      }, DRAIN_TIMEOUT_MS);
       await drained;
       clearInterval(idleCloser);
       clearTimeout(timer);

@@ -14,7 +14,7 @@ import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody 
 import { normaliseParamName } from './rules/param-name.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
-import { connectionHeaderAllowed, upstreamHeaders } from './proxy/headers.js';
+import { connectionHeaderAllowed, dashed, upstreamHeaders } from './proxy/headers.js';
 import { canonicalise } from './rules/canonical.js';
 import type { RuleMatch } from './rules/match.js';
 import { enrolledTypes } from './stepup/routes.js';
@@ -22,7 +22,7 @@ import { handleStepup } from './stepup/routes.js';
 import { StoreUnavailableError } from './store/store.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 /** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
 const INSPECT_TIMEOUT_MS = 10_000;
 
@@ -80,9 +80,11 @@ function assertFraming(req: IncomingMessage): void {
 function methodInterpretations(req: IncomingMessage, query: string): string[] {
   const methods = [req.method!];
   if (req.method === 'HEAD') methods.push('GET');
-  for (const h of OVERRIDE_HEADERS) {
-    const v = req.headers[h];
-    if (v !== undefined) for (const m of (Array.isArray(v) ? v.join(',') : v).split(',')) if (m.trim()) methods.push(m.trim().toUpperCase());
+  for (const name in req.headers) {
+    // Underscore spellings too: CGI-style apps read X_HTTP_Method_Override as the same header.
+    if (!OVERRIDE_HEADERS.has(dashed(name))) continue;
+    const v = req.headers[name]!;
+    for (const m of (Array.isArray(v) ? v.join(',') : v).split(',')) if (m.trim()) methods.push(m.trim().toUpperCase());
   }
   if (query.length > 1 && /_method/i.test(query)) {
     for (const [name, value] of new URLSearchParams(query.slice(1))) {
@@ -108,8 +110,8 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     return;
   }
   const target = canon.forwardPath + canon.query;
-  // A WebSocket upgrade is gated like a GET of its path (SPEC §6).
-  let methods = upgrade ? ['GET'] : methodInterpretations(req, canon.query);
+  // A WebSocket upgrade is a GET; its override headers and `_method` count like any request's.
+  let methods = methodInterpretations(req, canon.query);
   let match = routes.rules.match(methods, canon.matchPaths);
   const limits = { maxBytes: routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS };
   let body: InspectedBody | null = null;

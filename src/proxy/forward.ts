@@ -102,10 +102,16 @@ export class Forwarder {
     this.ws.ws(req, socket, head);
   }
 
-  async close(): Promise<void> {
-    // RFC 6455 §7.4.1 close frame, status 1001 "going away": clients reconnect elsewhere instead
-    // of seeing an abrupt reset. (Sent between frames only in the common idle case; good enough.)
+  /**
+   * RFC 6455 §7.4.1 close frame, status 1001 "going away", then the end of the connection:
+   * clients reconnect elsewhere instead of seeing an abrupt reset.
+   */
+  closeWebSockets(): void {
     for (const socket of this.webSockets) socket.end(Buffer.from([0x88, 0x02, 0x03, 0xe9]));
+  }
+
+  async close(): Promise<void> {
+    this.closeWebSockets();
     this.ws.close();
     await this.pool.close();
   }

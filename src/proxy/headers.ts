@@ -35,10 +35,18 @@ export interface HeaderPolicy {
   forwardedHost: string;
 }
 
+/**
+ * CGI-style servers (PHP's $_SERVER, Rack, WSGI) read `X_Stepgate_User` exactly like
+ * `X-Stepgate-User` (both become HTTP_X_STEPGATE_USER), so every name check compares this form.
+ */
+export function dashed(name: string): string {
+  return name.includes('_') ? name.replace(/_/g, '-') : name;
+}
+
 function connectionTokens(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
   const joined = Array.isArray(value) ? value.join(',') : value;
-  return joined.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  return joined.split(',').map((t) => dashed(t.trim().toLowerCase())).filter(Boolean);
 }
 
 /** False when `Connection` names a header the gateway relies on (→ 400 BAD_REQUEST). */
@@ -83,9 +91,10 @@ export function upstreamHeaders(
   for (const name in src) {
     const value = src[name];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || URL_OVERRIDES.has(name) || name.startsWith('x-stepgate-') || name.startsWith('x-forwarded-')) continue;
-    if (name === 'forwarded' || name === 'x-request-id' || named.includes(name)) continue;
-    if (name === policy.identityHeader && !policy.identityTrusted.has(peer)) continue;
+    const key = dashed(name);
+    if (HOP_BY_HOP.has(key) || URL_OVERRIDES.has(key) || key.startsWith('x-stepgate-') || key.startsWith('x-forwarded-')) continue;
+    if (key === 'forwarded' || key === 'x-request-id' || named.includes(key)) continue;
+    if (key === policy.identityHeader && !policy.identityTrusted.has(peer)) continue;
     out[name] = value;
   }
   if (keepUpgrade) {

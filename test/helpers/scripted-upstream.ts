@@ -1,8 +1,9 @@
 // An upstream whose behaviour each test scripts (slow, resetting, a broken `/api/me`...), still
 // recording what it saw like the recording upstream, plus the gateway.yaml that points a test
 // gateway at it: `startTestGateway({ gatewayYaml: gatewayYamlFor(upstream.url) })`.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SeenRequest } from './upstream.js';
 
 export interface ScriptedUpstream {
@@ -63,4 +64,22 @@ identity:
   upstream: { path: /api/me, user_field: id, name_field: email, cache_ttl: 30s }
   credential_params: [access_token]
 `;
+}
+
+/**
+ * The recording upstream never closes the upstream side of an upgraded connection, and
+ * `server.close()` waits for it. This makes each one close when the gateway closes it, and
+ * returns a function that destroys any still open (call it before closing the gateway).
+ */
+export function closeUpgradesWithPeer(server: Server): () => void {
+  const sockets = new Set<Duplex>();
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('end', () => socket.end());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
 }

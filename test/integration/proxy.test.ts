@@ -3,6 +3,7 @@
 // X-Stepgate-* and URL-override headers, hop-by-hop headers, ambiguous framing), and how failures
 // of the upstream and of the identity look-up are answered — a gated request never reaches the app
 // when the gate is in doubt.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -33,8 +34,8 @@ async function behind(handle: Parameters<typeof startScriptedUpstream>[0], upstr
 }
 
 /** An upstream that answers like the recording one, with /api/me scripted. */
-function appWithIdentity(me: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) {
-  return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+function appWithIdentity(me: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/api/me') return me(req, res);
     req.resume();
     req.on('end', () => answerJson(res, 200, { ok: true, url: req.url }));
@@ -159,6 +160,16 @@ describe('header hygiene', () => {
     expect(h['x-forwarded-for']).toBe('127.0.0.1');
   });
 
+  // CGI-style servers (Rack, PHP's $_SERVER, WSGI environ) read `X_Stepgate_User` as HTTP_X_STEPGATE_USER,
+  // the very variable `X-Stepgate-User` becomes: an underscore spelling is the same header to the app.
+  it('strips underscore spellings the app reads as X-Stepgate-* or a URL override', async () => {
+    const res = await raw(httpText('GET', '/free/underscores', { X_Stepgate_User: 'mallory', 'X-Stepgate_Factor': 'passkey', X_Original_URL: '/me' }));
+    expect(res.status).toBe(200);
+    const h = t.upstream.appRequests()[0]!.headers;
+    const cgi = Object.keys(h).map((n) => n.replace(/-/g, '_'));
+    expect(cgi.filter((n) => n.startsWith('x_stepgate_') || n === 'x_original_url')).toEqual([]);
+  });
+
   it.each([['X-Stepgate-User'], ['cookie'], ['Authorization'], ['keep-alive, Cookie'], ['Host'], ['X-Forwarded-For'], ['X-HTTP-Method-Override']])(
     'refuses Connection: %s with 400 BAD_REQUEST',
     async (named) => {
@@ -210,6 +221,7 @@ describe('upstream failures (SPEC §9.9)', () => {
   });
 
   it('answers 502 when the upstream resets the connection mid-request', async () => {
+    // A TCP reset once the body starts to arrive (or at once for a request without one).
     await behind((req) => {
       req.once('data', () => req.socket.resetAndDestroy());
       if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) req.socket.resetAndDestroy();
@@ -238,11 +250,15 @@ describe('upstream failures (SPEC §9.9)', () => {
 });
 
 describe('identity failures on gated routes (SPEC §4.4)', () => {
-  const cases: Array<[string, (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void]> = [
+  const cases: Array<[string, (req: IncomingMessage, res: ServerResponse) => void]> = [
     ['answers 500', (_req, res) => answerJson(res, 500, { error: 'boom' })],
     ['answers invalid JSON', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"id": "alice"');
+    }],
+    ['redirects to a login page', (_req, res) => {
+      res.writeHead(302, { location: '/login' });
+      res.end();
     }],
     ['answers 502 with HTML', (_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
@@ -315,6 +331,27 @@ describe('anonymous requests and credentials', () => {
     expect(res.statusCode).toBe(400);
     expect(await res.body.json()).toMatchObject({ code: 'AMBIGUOUS_IDENTITY' });
     expect(t.upstream.appRequests()).toEqual([]);
+  });
+});
+
+describe('one connection, several requests', () => {
+  it('gates each pipelined request on its own', async () => {
+    const cookie = signIn(t, 'alice');
+    const conn = await RawConnection.open(t.url);
+    conn.write(httpText('GET', '/free/1', { Cookie: cookie }) + httpText('DELETE', '/me', { Cookie: cookie }) + httpText('GET', '/free/2', { Cookie: cookie }));
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await conn.readResponse()).status);
+    conn.close();
+    expect(statuses).toEqual([200, 403, 200]);
+    expect(seenPaths()).toEqual(['GET /free/1', 'GET /free/2']);
+  });
+
+  it('forwards a request hidden in a body as body bytes, never as a request', async () => {
+    const hidden = httpText('DELETE', '/me', { Cookie: signIn(t, 'alice') });
+    const res = await raw(httpText('POST', '/free/a', { 'Content-Type': 'text/plain' }, hidden));
+    expect(res.status).toBe(200);
+    const seen = t.upstream.appRequests();
+    expect(seen.map((r) => [r.method, r.url, r.body])).toEqual([['POST', '/free/a', hidden]]);
   });
 });
 

@@ -3,11 +3,10 @@
 // 101 and nothing at the upstream without a grant, the trusted headers with one; and `Upgrade: h2c`
 // is never passed on: such a request is answered as plain HTTP.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ROUTES, signIn, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { httpText, jsonOf, RawConnection, rawRequest } from '../helpers/raw.js';
-import { gatewayYamlFor, startScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { closeUpgradesWithPeer, gatewayYamlFor, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { signInEnrolled, signInWithGrant } from '../helpers/stepup.js';
 
 const ROUTES = `${DEFAULT_ROUTES}  - name: ws-admin
@@ -15,18 +14,13 @@ const ROUTES = `${DEFAULT_ROUTES}  - name: ws-admin
 `;
 
 let t: TestGateway;
-/** The upstream's side of every upgraded connection: the recording upstream never closes them itself. */
-const upstreamSockets = new Set<Duplex>();
+let closeUpgrades = () => {};
 beforeEach(async () => {
   t = await startTestGateway({ routes: ROUTES });
-  t.upstream.server.on('upgrade', (_req, socket: Duplex) => {
-    upstreamSockets.add(socket);
-    socket.on('end', () => socket.end()); // a well-behaved app closes when the client does
-  });
+  closeUpgrades = closeUpgradesWithPeer(t.upstream.server);
 });
 afterEach(async () => {
-  for (const socket of upstreamSockets) socket.destroy();
-  upstreamSockets.clear();
+  closeUpgrades();
   await t.close();
 });
 

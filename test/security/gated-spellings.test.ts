@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatedSpellings } from '../fixtures/canonical-cases.js';
 import { signIn, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { httpText, rawRequest, type RawResponse } from '../helpers/raw.js';
+import { closeUpgradesWithPeer } from '../helpers/scripted-upstream.js';
 import { enrolTotp, verifyTotp } from '../helpers/stepup.js';
 
 const ROUTES = `
@@ -29,25 +30,37 @@ rules:
 let t: TestGateway;
 let cookie: string;
 let secret: string;
+let closeUpgrades = () => {};
 beforeAll(async () => {
   t = await startTestGateway({ routes: ROUTES });
+  closeUpgrades = closeUpgradesWithPeer(t.upstream.server);
   // A factor but no grant: enrolling never creates one (SPEC §4.6).
   cookie = signIn(t, 'alice');
   secret = await enrolTotp(t, cookie);
 });
 afterAll(async () => {
+  closeUpgrades();
   await t.close();
 });
 
 const REFUSED_OR_CHALLENGED = [400, 401, 403];
 
+/** One request on its own connection; a body gets a Content-Length unless the headers frame it (chunked). */
 async function send(method: string, target: string, headers: Record<string, string> = {}, body: string | Buffer = ''): Promise<RawResponse> {
-  const head = httpText(method, target, { Cookie: cookie, ...headers, ...(body.length ? { 'Content-Length': String(body.length) } : {}) });
+  const framed = Object.keys(headers).some((n) => n.toLowerCase() === 'transfer-encoding');
+  const head = httpText(method, target, { Cookie: cookie, ...headers, ...(body.length && !framed ? { 'Content-Length': String(body.length) } : {}) });
   return rawRequest(t.url, Buffer.concat([Buffer.from(head, 'latin1'), typeof body === 'string' ? Buffer.from(body, 'latin1') : body]), { noBody: method === 'HEAD' });
 }
 
 /** What reached the app: anything but identity look-ups. */
 const reachedApp = () => t.upstream.appRequests().map((r) => `${r.method} ${r.url}`);
+
+/** Sends one attempt; `reached` is what the app received because of it. */
+async function attempt(method: string, target: string, headers: Record<string, string> = {}, body: string | Buffer = '') {
+  const before = reachedApp().length;
+  const res = await send(method, target, headers, body);
+  return { status: res.status, reached: reachedApp().slice(before) };
+}
 
 describe('every spelling of a gated request is refused or challenged, never forwarded', () => {
   it('has a case list worth the name', () => {
@@ -55,9 +68,9 @@ describe('every spelling of a gated request is refused or challenged, never forw
   });
 
   it.each(gatedSpellings.map((s) => [`${s.method} ${s.target}${s.headers ? ' ' + JSON.stringify(s.headers) : ''}`, s] as const))('%s', async (_label, s) => {
-    const res = await send(s.method, s.target, s.headers);
-    expect(reachedApp()).toEqual([]);
-    expect(REFUSED_OR_CHALLENGED).toContain(res.status);
+    const { status, reached } = await attempt(s.method, s.target, s.headers);
+    expect(reached).toEqual([]);
+    expect(REFUSED_OR_CHALLENGED).toContain(status);
   });
 });
 
@@ -89,28 +102,48 @@ describe('method overrides (SPEC §7)', () => {
   ];
 
   it.each(cases)('%s', async (_label, method, target, headers, body) => {
-    const res = await send(method, target, headers, body);
-    expect(reachedApp()).toEqual([]);
-    expect(REFUSED_OR_CHALLENGED).toContain(res.status);
+    const { status, reached } = await attempt(method, target, headers, body);
+    expect(reached).toEqual([]);
+    expect(REFUSED_OR_CHALLENGED).toContain(status);
   });
 
   it('_method=DELETE in a chunked urlencoded body', async () => {
     const body = '7\r\n_method\r\n7\r\n=DELETE\r\n0\r\n\r\n';
-    const res = await send('POST', '/me', { ...urlencoded, 'Transfer-Encoding': 'chunked' }, body);
-    expect(reachedApp()).toEqual([]);
-    expect(REFUSED_OR_CHALLENGED).toContain(res.status);
+    const { status, reached } = await attempt('POST', '/me', { ...urlencoded, 'Transfer-Encoding': 'chunked' }, body);
+    expect(reached).toEqual([]);
+    expect(status).toBe(403); // challenged: the body was read, not refused for its framing
   });
 
   it.each([['/internal/export'], ['/INTERNAL/Export/'], ['/internal/./export?x=1'], ['http://evil/internal/export']])('HEAD %s is gated like GET', async (target) => {
-    const res = await send('HEAD', target);
-    expect(reachedApp()).toEqual([]);
-    expect(REFUSED_OR_CHALLENGED).toContain(res.status);
+    const { status, reached } = await attempt('HEAD', target);
+    expect(reached).toEqual([]);
+    expect(REFUSED_OR_CHALLENGED).toContain(status);
   });
 
   it('POST /internal/export with X-HTTP-Method-Override: GET is gated like GET', async () => {
-    const res = await send('POST', '/internal/export', { 'X-HTTP-Method-Override': 'GET' });
-    expect(reachedApp()).toEqual([]);
-    expect(REFUSED_OR_CHALLENGED).toContain(res.status);
+    const { status, reached } = await attempt('POST', '/internal/export', { 'X-HTTP-Method-Override': 'GET' });
+    expect(reached).toEqual([]);
+    expect(REFUSED_OR_CHALLENGED).toContain(status);
+  });
+});
+
+// SPEC §6 gates an upgrade like a GET of its path, and §7 lists every method interpretation of a
+// request: an upgrade request is still a request the app may read an override from.
+describe('WebSocket upgrade spellings', () => {
+  const ws = { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' };
+  const cases: Array<[string, Record<string, string>]> = [
+    ['/internal/export', {}],
+    ['/INTERNAL/./export/', {}],
+    ['/me', { 'X-HTTP-Method-Override': 'DELETE' }],
+    ['/me', { 'X-HTTP-Method': 'delete' }],
+    ['/me?_method=DELETE', {}],
+    ['/internal/org/acme/billing', { 'X-Method-Override': 'PATCH' }],
+    ['/portal/security/devices/abc/trust?_method=patch', {}],
+  ];
+  it.each(cases)('GET %s %j with Upgrade: websocket is not upgraded', async (target, headers) => {
+    const { status, reached } = await attempt('GET', target, { ...ws, ...headers });
+    expect(reached).toEqual([]);
+    expect(REFUSED_OR_CHALLENGED).toContain(status);
   });
 });
 
@@ -122,12 +155,10 @@ describe('afterwards', () => {
   });
 
   it('control: the same gateway forwards what is not gated, and gated requests with a grant', async () => {
-    const free = await send('POST', '/me', { 'Content-Type': 'application/x-www-form-urlencoded' }, '_method=PUT&x=1');
-    expect(free.status).toBe(200);
-    expect(t.upstream.appRequests().map((r) => [r.method, r.url, r.body])).toEqual([['POST', '/me', '_method=PUT&x=1']]);
+    const free = await attempt('POST', '/me', { 'Content-Type': 'application/x-www-form-urlencoded' }, '_method=PUT&x=1');
+    expect(free).toEqual({ status: 200, reached: ['POST /me'] });
+    expect(t.upstream.appRequests().at(-1)!.body).toBe('_method=PUT&x=1');
     await verifyTotp(t, cookie, secret);
-    const gated = await send('PATCH', '/internal/org/acme/./BILLING');
-    expect(gated.status).toBe(200);
-    expect(reachedApp().at(-1)).toBe('PATCH /internal/org/acme/BILLING');
+    expect(await attempt('PATCH', '/internal/org/acme/./BILLING')).toEqual({ status: 200, reached: ['PATCH /internal/org/acme/BILLING'] });
   });
 });
