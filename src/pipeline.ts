@@ -14,6 +14,7 @@ import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody 
 import { normaliseParamName } from './rules/param-name.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
+import { injectionCandidate, planInjection } from './proxy/inject.js';
 import { connectionHeaderAllowed, dashed, upstreamHeaders } from './proxy/headers.js';
 import { canonicalise } from './rules/canonical.js';
 import type { RuleMatch } from './rules/match.js';
@@ -241,12 +242,17 @@ function forward(
     ctx.forwarder.forwardUpgrade(req, upgrade.socket, upgrade.head, target, upstreamHeaders(req, ctx.headerPolicy, requestId, trusted, true));
     return;
   }
+  const headers = upstreamHeaders(req, ctx.headerPolicy, requestId, trusted);
+  const inject = ctx.cfg.injectClient && injectionCandidate(req);
+  // The page is rewritten as it streams; asking for it uncompressed saves inflating it here.
+  if (inject) headers['accept-encoding'] = 'identity';
   ctx.forwarder.forward(req, res, {
     target,
-    headers: upstreamHeaders(req, ctx.headerPolicy, requestId, trusted),
+    headers,
     body: body ? body.replay() : hasBody(req) ? req : null,
     requestId,
     // SPEC §4.6: the app's answer to a verified request is never cached by a shared cache.
     responseHeaders: trusted ? { 'cache-control': 'private, no-store' } : undefined,
+    rewrite: inject ? (status, h) => planInjection(req, status, h, `${ctx.cfg.prefix}/client.js`, ctx.cfg.publicOrigin) : undefined,
   });
 }

@@ -9,6 +9,7 @@ import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { GatewayError, sendError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { downstreamHeaders } from './headers.js';
+import type { InjectionPlan } from './inject.js';
 
 export interface ForwardRequest {
   /** Canonical path + raw query: exactly what the gate evaluated. */
@@ -19,6 +20,8 @@ export interface ForwardRequest {
   requestId: string;
   /** Extra response headers (Cache-Control on gated answers). */
   responseHeaders?: OutgoingHttpHeaders;
+  /** May rewrite an answer (HTML injection of the drop-in client); null leaves it as it is. */
+  rewrite?: (status: number, headers: OutgoingHttpHeaders) => InjectionPlan | null;
 }
 
 export class Forwarder {
@@ -79,8 +82,16 @@ export class Forwarder {
           this.onAnswered(startedAt);
           const out = downstreamHeaders(headers, fr.requestId);
           if (fr.responseHeaders) Object.assign(out, fr.responseHeaders);
-          res.writeHead(statusCode, out);
-          return res;
+          const plan = fr.rewrite?.(statusCode, out);
+          if (!plan) {
+            res.writeHead(statusCode, out);
+            return res;
+          }
+          // Headers wait until the rewriter knows whether it changed the page (length, ETag, CSP).
+          plan.inserter.once('decision', (inserted: boolean) => res.writeHead(statusCode, plan.headers(inserted)));
+          plan.inserter.on('error', () => res.destroy());
+          plan.inserter.pipe(res);
+          return plan.writable;
         },
       )
       .catch((err: unknown) => {
