@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GatewayContext } from './context.js';
 import { GatewayError, sendError } from './errors.js';
-import { grantSatisfies } from './grants/check.js';
+import { grantSatisfies, trustedHeaders } from './grants/check.js';
 import { gatewayCookieHeader, sessionBinding } from './grants/session-key.js';
 import { resolveIdentity } from './identity/resolve.js';
 import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody } from './proxy/body.js';
@@ -175,14 +175,8 @@ async function gate(
   const now = ctx.clock.now();
   const grant = binding.newGatewayCookie ? null : await ctx.store.getGrant(binding.keys);
   if (grantSatisfies(grant, identity.user, match, now) && (!match.once || (await ctx.store.consumeOnce(binding.keys, grant.verifiedAt)))) {
-    const trusted = {
-      'x-stepgate-user': identity.user,
-      'x-stepgate-factor': grant.factor,
-      'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
-      'x-stepgate-rule': match.name,
-    };
     ctx.metrics.request('gated_allowed');
-    forward(ctx, req, res, requestId, target, body, upgrade, trusted);
+    forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(identity.user, grant, match.name));
     return;
   }
   const factors = await ctx.store.listFactors(identity.user);

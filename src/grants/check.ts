@@ -17,3 +17,13 @@ export const FRESH_GRANT_MS = 5 * 60_000;
 export function grantIsFresh(grant: GrantRecord | null, user: string, now: number): boolean {
   return grant !== null && grant.user === user && now - grant.verifiedAt < FRESH_GRANT_MS && now >= grant.verifiedAt;
 }
+
+/** SPEC §6: what the app learns about a verified request it receives. */
+export function trustedHeaders(user: string, grant: GrantRecord, rule: string): Record<string, string> {
+  return {
+    'x-stepgate-user': user,
+    'x-stepgate-factor': grant.factor,
+    'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
+    'x-stepgate-rule': rule,
+  };
+}

@@ -12,6 +12,8 @@ import { downstreamHeaders } from './headers.js';
 import type { InjectionPlan } from './inject.js';
 
 export interface ForwardRequest {
+  /** The method sent upstream; the client's by default (a replayed form post differs). */
+  method?: string;
   /** Canonical path + raw query: exactly what the gate evaluated. */
   target: string;
   headers: Record<string, string | string[]>;
@@ -72,7 +74,7 @@ export class Forwarder {
     this.pool
       .stream(
         {
-          method: req.method as Dispatcher.HttpMethod,
+          method: (fr.method ?? req.method) as Dispatcher.HttpMethod,
           path: fr.target,
           headers: fr.headers,
           body: fr.body,

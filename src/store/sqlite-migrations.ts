@@ -113,4 +113,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     handle TEXT NOT NULL UNIQUE
   );
   `,
+  // 3: stashed form posts, replayed once after the user verifies (SPEC §5). The payload
+  // (method, target, headers, body) is one AES-GCM blob.
+  `
+  CREATE TABLE stashes (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    session_key TEXT NOT NULL,
+    payload_enc BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -16,6 +16,7 @@ import {
   type LockoutState,
   type NewPasskey,
   type PasskeyRecord,
+  type StashRecord,
   type Store,
   type TicketRecord,
   type TotpRecord,
@@ -317,6 +318,25 @@ export class SqliteStore implements Store {
     });
   }
 
+  createStash(idHash: string, s: StashRecord): Promise<void> {
+    return this.run(() => {
+      this.stmt('INSERT INTO stashes (id_hash, user, session_key, payload_enc, expires_at) VALUES (?, ?, ?, ?, ?)').run(idHash, s.user, s.sessionKey, s.payloadEnc, s.expiresAt);
+    });
+  }
+
+  takeStash(idHashes: string[], user: string, sessionKeys: string[], now: number): Promise<StashRecord | null> {
+    return this.run(() => {
+      const take = this.stmt('DELETE FROM stashes WHERE id_hash = ? AND user = ? AND session_key = ? AND expires_at > ? RETURNING user, session_key, payload_enc, expires_at');
+      for (const h of idHashes) {
+        for (const key of sessionKeys) {
+          const row = take.get(h, user, key, now) as Row | undefined;
+          if (row) return { user: row.user as string, sessionKey: row.session_key as string, payloadEnc: row.payload_enc as Buffer, expiresAt: row.expires_at as number };
+        }
+      }
+      return null;
+    });
+  }
+
   createInvite(user: string, codeHash: string, expiresAt: number): Promise<void> {
     return this.run(() => {
       this.stmt('INSERT INTO invites (code_hash, user, expires_at) VALUES (?, ?, ?)').run(codeHash, user, expiresAt);
@@ -344,7 +364,7 @@ export class SqliteStore implements Store {
   resetUser(user: string): Promise<void> {
     return this.run(() =>
       this.db.transaction(() => {
-        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'tickets', 'webauthn_challenges']) {
+        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'tickets', 'webauthn_challenges', 'stashes']) {
           this.db.prepare(`DELETE FROM ${table} WHERE user = ?`).run(user);
         }
         this.stmt('INSERT OR IGNORE INTO invite_only_users (user) VALUES (?)').run(user);
@@ -381,6 +401,7 @@ export class SqliteStore implements Store {
       this.stmt('DELETE FROM failures WHERE at <= ?').run(now - LOCKOUT_WINDOW_MS);
       this.stmt('DELETE FROM invites WHERE expires_at <= ?').run(now);
       this.stmt('DELETE FROM webauthn_challenges WHERE expires_at <= ?').run(now);
+      this.stmt('DELETE FROM stashes WHERE expires_at <= ?').run(now);
     });
   }
 

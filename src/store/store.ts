@@ -51,6 +51,14 @@ export interface TicketRecord {
   expiresAt: number;
 }
 
+export interface StashRecord {
+  user: string;
+  sessionKey: string;
+  /** AES-GCM blob (Secrets.encrypt, AAD = user) of the stashed submission. */
+  payloadEnc: Buffer;
+  expiresAt: number;
+}
+
 export interface LockoutState {
   /** Epoch ms until which TOTP and recovery attempts are refused with 429; null when not locked. */
   lockedUntil: number | null;
@@ -139,6 +147,10 @@ export interface Store {
   getTicket(idHashes: string[], now: number): Promise<TicketRecord | null>;
   /** True for exactly one caller. */
   consumeTicket(idHashes: string[], now: number): Promise<boolean>;
+
+  createStash(idHash: string, stash: StashRecord): Promise<void>;
+  /** Takes (and deletes) the stash if it belongs to this user and session and has not expired: one use. */
+  takeStash(idHashes: string[], user: string, sessionKeys: string[], now: number): Promise<StashRecord | null>;
 
   createInvite(user: string, codeHash: string, expiresAt: number): Promise<void>;
   inviteValid(user: string, codeHashes: string[], now: number): Promise<boolean>;
