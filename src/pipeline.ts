@@ -87,7 +87,8 @@ function methodInterpretations(req: IncomingMessage, query: string): string[] {
     const v = req.headers[name]!;
     for (const m of (Array.isArray(v) ? v.join(',') : v).split(',')) if (m.trim()) methods.push(m.trim().toUpperCase());
   }
-  if (query.length > 1 && /_method/i.test(query)) {
+  // Any spelling of `_method` contains an underscore, raw or percent-encoded (%5F).
+  if (query.length > 1 && /_|%5f/i.test(query)) {
     for (const [name, value] of new URLSearchParams(query.slice(1))) {
       if (normaliseParamName(name) === '_method' && value.trim()) methods.push(value.trim().toUpperCase());
     }

@@ -56,8 +56,12 @@ export function sendHtml(res: ServerResponse, status: number, html: string, requ
  */
 export function assertSameOrigin(req: IncomingMessage, publicOrigin: string): void {
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== publicOrigin) throw new GatewayError('CROSS_ORIGIN');
   const site = req.headers['sec-fetch-site'];
+  // The gateway's pages say `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
+  // with a form post (the no-JavaScript verify form). Then only Sec-Fetch-Site, which no script can
+  // set, may vouch for it; an opaque origin from anywhere else (a sandboxed frame) stays refused.
+  const nullButSameOrigin = origin === 'null' && site === 'same-origin';
+  if (origin !== undefined && origin !== publicOrigin && !nullButSameOrigin) throw new GatewayError('CROSS_ORIGIN');
   if (site !== undefined && site !== 'same-origin') throw new GatewayError('CROSS_ORIGIN');
 }
 

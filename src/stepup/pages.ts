@@ -16,17 +16,48 @@ function jsonBlock(id: string, data: unknown): string {
   return `<script type="application/json" id="${id}">${json}</script>`;
 }
 
-/** Black or white, whichever reads better on the accent colour (WCAG relative luminance). */
-export function accentText(hex: string): string {
+type Rgb = [number, number, number];
+
+function rgbOf(hex: string): Rgb {
   let h = hex.replace('#', '');
   if (h.length === 3 || h.length === 4) h = [...h.slice(0, 3)].map((c) => c + c).join('');
-  const [r, g, b] = [0, 2, 4].map((i) => {
-    const c = parseInt(h.slice(i, i + 2), 16) / 255;
+  return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16)) as Rgb;
+}
+
+function luminance([r, g, b]: Rgb): number {
+  const lin = (v: number) => {
+    const c = v / 255;
     return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-  }) as [number, number, number];
-  const l = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  // Contrast with white is (1.05)/(l+0.05); with black (l+0.05)/0.05. Pick the larger.
-  return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? '#ffffff' : '#111111';
+  };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+function contrast(a: Rgb, b: Rgb): number {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+const hexOf = (c: Rgb) => `#${c.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
+
+/** Black or white, whichever reads better on the accent colour (WCAG contrast). */
+export function accentText(hex: string): string {
+  const c = rgbOf(hex);
+  return contrast(c, [255, 255, 255]) >= contrast(c, [17, 17, 17]) ? '#ffffff' : '#111111';
+}
+
+/**
+ * The accent as text (links, focus ring) on a background: mixed towards black or white just
+ * enough to reach 4.5:1, so a light brand colour such as yellow still gives readable links.
+ */
+export function readableOn(hex: string, background: string): string {
+  const c = rgbOf(hex);
+  const bg = rgbOf(background);
+  const towards: Rgb = luminance(bg) > 0.5 ? [0, 0, 0] : [255, 255, 255];
+  for (let t = 0; t <= 1; t += 0.05) {
+    const mixed = c.map((v, i) => v + (towards[i]! - v) * t) as Rgb;
+    if (contrast(mixed, bg) >= 4.5) return hexOf(mixed);
+  }
+  return hexOf(towards);
 }
 
 interface LayoutOptions {
@@ -51,7 +82,13 @@ function stylesheet(prefix: string | undefined): string {
 
 function layout(o: LayoutOptions): string {
   const { theme } = o;
-  const style = `--accent:${theme.accent};--accent-text:${accentText(theme.accent)}`;
+  // The page backgrounds of ui/style.css: light card #ffffff, dark card #161a22.
+  const style = [
+    `--accent:${theme.accent}`,
+    `--accent-text:${accentText(theme.accent)}`,
+    `--accent-on-light:${readableOn(theme.accent, '#ffffff')}`,
+    `--accent-on-dark:${readableOn(theme.accent, '#161a22')}`,
+  ].join(';');
   const classes = [o.embed ? 'embed' : '', o.wide ? 'wide' : ''].filter(Boolean).join(' ');
   const brand = o.embed
     ? ''
@@ -64,6 +101,7 @@ function layout(o: LayoutOptions): string {
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="${escapeHtml(theme.logoUrl ?? 'data:,')}">
 <title>${escapeHtml(o.title)} · ${escapeHtml(theme.productName)}</title>
 ${stylesheet(o.prefix)}
 ${script}
@@ -155,13 +193,17 @@ export function verifyPage(m: VerifyPageModel): string {
   const title = 'Confirm it’s you';
   const heading = `<h1 id="sg-title" tabindex="-1">${title}</h1>`;
 
-  const lede = m.rule
-    ? `<p class="lede">You’re about to do something sensitive (<strong>${escapeHtml(m.rule)}</strong>). Confirm it’s you to continue.</p>`
-    : '<p class="lede">Confirm it’s you to continue.</p>';
-  const windowNote = m.once
-    ? '<p class="muted small">This action asks every time.</p>'
-    : m.maxAgeMs
-      ? `<p class="muted small">You won’t be asked again for ${duration(m.maxAgeMs)}.</p>`
+  const lede = '<p class="lede">This is a sensitive action. To continue, confirm it’s you.</p>';
+  const windowText = m.once ? 'You’ll be asked every time.' : m.maxAgeMs ? `You won’t be asked again for ${duration(m.maxAgeMs)}.` : '';
+  const chips = m.rule
+    ? m.rule
+        .split(',')
+        .map((r) => `<span class="chip">${escapeHtml(r)}</span>`)
+        .join(' ')
+    : '';
+  const windowNote =
+    chips || windowText
+      ? `<p class="meta muted small">${chips ? `<span class="visually-hidden">Protected action: </span>${chips} ` : ''}${windowText}</p>`
       : '';
   const why = passkeyOnly
     ? '<p class="note" id="sg-why">This action accepts only a passkey: passkeys can’t be phished, so codes from an authenticator app and recovery codes don’t work here.</p>'
@@ -176,7 +218,7 @@ export function verifyPage(m: VerifyPageModel): string {
   if (known && enrolled.length === 0) {
     const body = `${heading}${lede}${status}
 <p>To protect this action, add a way to confirm it’s you: a passkey (recommended) or an authenticator app.</p>
-<a class="btn btn-primary btn-block" id="sg-enroll" href="${escapeHtml(settingsHref)}">Set up a passkey or authenticator app</a>
+<a class="btn btn-primary btn-block" id="sg-enroll" href="${escapeHtml(settingsHref)}">Set up a passkey or app</a>
 <p class="muted small">You’ll come back here afterwards.</p>${cancel}`;
     return layout({ theme: m.theme, prefix: m.prefix, title, body: body + verifyData(m, { passkey: false, totp: false, recovery: false, initial: null }), embed: m.embed ?? false, script: 'verify' });
   }
@@ -202,7 +244,7 @@ ${initial === null ? '<noscript><p class="note">Turn on JavaScript to use your p
     : '';
   const totpForm = totp
     ? `<form id="sg-totp" class="choice" method="post" action="${action}"${initial === 'totp' ? '' : ' hidden'}>
-<label for="sg-totp-code">6-digit code from your authenticator app</label>
+<label for="sg-totp-code">Code from your authenticator app</label>
 <input id="sg-totp-code" class="code-input" name="code" type="text" autocomplete="one-time-code" inputmode="numeric" maxlength="8" spellcheck="false" autocapitalize="off" required aria-describedby="sg-status">
 ${hiddenFields(m)}
 <button type="submit" class="btn btn-primary btn-block">Verify</button>
@@ -264,6 +306,8 @@ export interface SettingsPageModel {
   recoveryLeft: number;
   /** `?invite=CODE` from the `users invite` link: sent with enrolment calls. */
   invite: string | null;
+  /** A first method needs an invitation (`enrollment: invite`, or after `users reset`) and none came. */
+  inviteMissing?: boolean;
   /** Where to go once a method is set up (the verify page that sent the user here). */
   returnTo: string | null;
   /** `?then=…`: the action to resume after a step-up verification. */
@@ -276,13 +320,20 @@ function day(ms: number): string {
   return new Date(ms).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
 }
 
+/** Passkeys first (the preferred factor), then by age. */
+export function sortFactors<T extends { type: string; createdAt: number }>(factors: readonly T[]): T[] {
+  const rank = (t: string) => (t === 'passkey' ? 0 : t === 'totp' ? 1 : 2);
+  return [...factors].sort((a, b) => rank(a.type) - rank(b.type) || a.createdAt - b.createdAt);
+}
+
 function factorItem(f: SettingsFactor): string {
   const iso = (ms: number) => new Date(ms).toISOString();
+  const label = FACTOR_LABELS[f.type] ?? f.type;
   const used = f.lastUsedAt === null ? 'never used' : `last used <time datetime="${iso(f.lastUsedAt)}">${day(f.lastUsedAt)}</time>`;
   return `<li class="factor" data-id="${escapeHtml(f.id)}" data-type="${escapeHtml(f.type)}">
 <span class="factor-icon factor-${escapeHtml(f.type)}" aria-hidden="true"></span>
 <div class="factor-text"><strong class="factor-name">${escapeHtml(f.name)}</strong>
-<span class="muted small">${escapeHtml(FACTOR_LABELS[f.type] ?? f.type)} · added <time datetime="${iso(f.createdAt)}">${day(f.createdAt)}</time> · ${used}</span></div>
+<span class="muted small">${f.name === label ? '' : `${escapeHtml(label)} · `}added <time datetime="${iso(f.createdAt)}">${day(f.createdAt)}</time> · ${used}</span></div>
 <button type="button" class="btn btn-secondary btn-small" data-remove="${escapeHtml(f.id)}" aria-label="Remove ${escapeHtml(f.name)}" hidden>Remove</button>
 </li>`;
 }
@@ -292,7 +343,7 @@ export function settingsPage(m: SettingsPageModel): string {
   const who = m.name ?? m.user;
   const hasTotp = m.factors.some((f) => f.type === 'totp');
   const list = m.factors.length
-    ? m.factors.map(factorItem).join('')
+    ? sortFactors(m.factors).map(factorItem).join('')
     : '';
   const back = m.returnTo
     ? `<p class="back"><a href="${escapeHtml(m.returnTo)}" id="sg-back">← Back to confirming it’s you</a></p>`
@@ -300,10 +351,16 @@ export function settingsPage(m: SettingsPageModel): string {
   const body = `${back}<h1 id="sg-title" tabindex="-1">${title}</h1>
 <p class="lede">Signed in as <strong>${escapeHtml(who)}</strong>. ${escapeHtml(m.theme.productName)} asks you to confirm it’s you before sensitive actions, with one of these methods.</p>
 <div id="sg-status" class="status" aria-live="polite" aria-atomic="true"></div>
-
+${m.inviteMissing ? '<p class="note" id="sg-invite-note">Setting up your first method needs an invitation. Open the link your administrator gave you.</p>' : ''}
+<div id="sg-codes" class="panel panel-attention" hidden tabindex="-1" aria-labelledby="sg-codes-h">
+<h2 id="sg-codes-h">Save your recovery codes</h2>
+<p class="small">Each code works once, when you can’t use your other methods. Keep them somewhere safe: they won’t be shown again.</p>
+<ol id="sg-codes-list" class="codes"></ol>
+<div class="row"><button type="button" id="sg-codes-copy" class="btn btn-secondary">Copy</button><button type="button" id="sg-codes-download" class="btn btn-secondary">Download</button><button type="button" id="sg-codes-done" class="btn btn-primary">I’ve saved them</button></div>
+</div>
 <section id="sg-stepup" class="panel panel-attention" hidden aria-labelledby="sg-stepup-h" tabindex="-1">
 <h2 id="sg-stepup-h">Confirm it’s you first</h2>
-<p>Changing your sign-in methods needs a verification from the last 5 minutes.</p>
+<p>Changing your sign-in methods needs a verification from the last 5 minutes. You’ll come straight back here.</p>
 <a id="sg-stepup-link" class="btn btn-primary" href="${escapeHtml(m.prefix)}/verify">Confirm it’s you</a>
 </section>
 
@@ -337,7 +394,7 @@ export function settingsPage(m: SettingsPageModel): string {
 <div class="method-head"><span class="factor-icon factor-totp" aria-hidden="true"></span><div><h3>Authenticator app</h3>
 <p class="muted small">Enter a 6-digit code from an app on your phone.${hasTotp ? ' Setting up a new one replaces the current one.' : ''}</p></div></div>
 <button type="button" id="sg-add-totp" class="btn btn-secondary" hidden>${hasTotp ? 'Replace authenticator app' : 'Set up authenticator app'}</button>
-<div id="sg-totp-panel" class="inline-form" hidden>
+<div id="sg-totp-panel" class="inline-form" hidden tabindex="-1" aria-label="Set up an authenticator app">
 <ol class="steps">
 <li><p>Scan this QR code with your authenticator app.</p><img id="sg-totp-qr" class="qr" alt="QR code for setting up your authenticator app" width="200" height="200"></li>
 <li><p>Can’t scan it? Enter this setup key in the app instead:</p><p><code id="sg-totp-secret" class="secret"></code> <button type="button" class="btn btn-secondary btn-small" id="sg-totp-copy">Copy key</button></p>
@@ -360,14 +417,9 @@ export function settingsPage(m: SettingsPageModel): string {
 <p>Your current recovery codes will stop working.</p>
 <div class="row"><button type="button" id="sg-regenerate-yes" class="btn btn-danger">Get new codes</button><button type="button" class="btn btn-secondary" data-close="sg-regenerate-confirm">Cancel</button></div>
 </div>
-<div id="sg-codes" class="panel panel-attention" hidden tabindex="-1" aria-labelledby="sg-codes-h">
-<h3 id="sg-codes-h">Save your recovery codes</h3>
-<p class="small">Each code works once, when you can’t use your other methods. Keep them somewhere safe: they won’t be shown again.</p>
-<ol id="sg-codes-list" class="codes"></ol>
-<div class="row"><button type="button" id="sg-codes-copy" class="btn btn-secondary">Copy</button><button type="button" id="sg-codes-download" class="btn btn-secondary">Download</button><button type="button" id="sg-codes-done" class="btn btn-primary">I’ve saved them</button></div>
-</div>
 </section>
 <noscript><p class="note">Adding or removing methods needs JavaScript.</p></noscript>
+<div class="foot"><a class="quiet" href="/">Back to ${escapeHtml(m.theme.productName)}</a></div>
 ${jsonBlock('sg-data', {
   prefix: m.prefix,
   invite: m.invite,

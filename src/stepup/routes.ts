@@ -247,6 +247,8 @@ async function settingsGet(ctx: GatewayContext, req: IncomingMessage, res: Serve
   const [factors, recoveryLeft] = await Promise.all([ctx.store.listFactors(user), ctx.store.countUnusedRecoveryCodes(user)]);
   const returnTo = param(url, 'return_to');
   const then = param(url, 'then');
+  const invite = param(url, 'invite');
+  const inviteMissing = factors.length === 0 && !invite && (ctx.cfg.enrollment === 'invite' || (await ctx.store.needsInvite(user)));
   sendHtml(res, 200, settingsPage({
     theme: ctx.cfg.theme,
     prefix: ctx.cfg.prefix,
@@ -254,7 +256,8 @@ async function settingsGet(ctx: GatewayContext, req: IncomingMessage, res: Serve
     name: caller.identity.name,
     factors,
     recoveryLeft,
-    invite: param(url, 'invite'),
+    invite,
+    inviteMissing,
     returnTo: returnTo ? safeReturnTo(returnTo, ctx.cfg.publicOrigin) : null,
     then: then && /^[a-z-]{1,32}(:[\w-]{1,64})?$/.test(then) ? then : null,
   }), requestId);
