@@ -201,6 +201,7 @@ async function gate(
     target,
     enrolled: enrolledTypes(factors.map((f) => f.type)),
     headers: cookieHeaders,
+    body,
   });
 }
 

@@ -8,7 +8,10 @@ import type { GatewayContext } from '../context.js';
 import type { FactorType } from '../config/types.js';
 import type { RuleMatch } from '../rules/match.js';
 import { ticketHash } from '../stepup/caller.js';
-import { escapeHtml, messagePage } from '../stepup/pages.js';
+import { verifyPage } from '../stepup/pages.js';
+import { safeReturnTo } from '../stepup/return-to.js';
+import { fromPublicOrigin, STASH_MAX_BYTES, stashSubmission } from '../stepup/stash.js';
+import { inspectBody, type InspectedBody } from './body.js';
 import { sendHtml } from '../stepup/http.js';
 
 const TICKET_TTL_MS = 5 * 60_000;
@@ -21,6 +24,8 @@ export interface ChallengeInput {
   /** Canonical path + raw query of the challenged request: where the user returns after verifying. */
   target: string;
   enrolled: FactorType[];
+  /** The body, if the pipeline already read it (conditions, `_method`). */
+  body: InspectedBody | null;
   /** Extra headers (a fresh gateway session cookie). */
   headers: Record<string, string>;
 }
@@ -52,6 +57,52 @@ function requestKind(req: IncomingMessage): Kind {
   return req.method === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') ? 'form' : 'json';
 }
 
+/**
+ * A classic form post: the verify page itself (403), naming the action. A same-origin submission
+ * of at most 1 MiB is stashed and replayed once after verifying; a cross-site one never is, and a
+ * larger one gets a page asking to submit again afterwards.
+ */
+async function sendFormChallenge(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, c: ChallengeInput, ticket: string, headers: Record<string, string>): Promise<void> {
+  let stash: string | null = null;
+  let notice: string | null = null;
+  if (fromPublicOrigin(req, ctx.cfg.publicOrigin)) {
+    const body = c.body ?? (await inspectBody(req, { maxBytes: STASH_MAX_BYTES, timeoutMs: 10_000 }));
+    if (body.failure === null && body.bytes.length <= STASH_MAX_BYTES) stash = await stashSubmission(ctx, req, c.target, body, c.user, c.sessionKey);
+    else notice = 'This form is too large to be kept while you verify: submit it again afterwards.';
+  } else {
+    notice = 'This form came from another site, so it is not sent on your behalf: after verifying, submit it again from the application.';
+  }
+  const referer = req.headers.referer;
+  const unused = await ctx.store.countUnusedRecoveryCodes(c.user);
+  sendHtml(res, 403, verifyPage({
+    theme: ctx.cfg.theme,
+    prefix: ctx.cfg.prefix,
+    publicOrigin: ctx.cfg.publicOrigin,
+    rule: c.match.name,
+    ticket,
+    // Back to the page that held the form once verified (when nothing is replayed).
+    returnTo: safeReturnTo(referer ? refererPath(referer, ctx.cfg.publicOrigin) : '/', ctx.cfg.publicOrigin),
+    factors: c.match.factors,
+    enrolled: c.enrolled,
+    hasRecoveryCodes: unused > 0,
+    error: null,
+    maxAgeMs: c.match.maxAgeMs,
+    once: c.match.once,
+    stash,
+    action: { method: req.method ?? 'POST', path: c.target.split('?')[0] ?? '/' },
+    notice,
+  }), c.requestId, headers);
+}
+
+function refererPath(referer: string, publicOrigin: string): string {
+  try {
+    const url = new URL(referer);
+    return url.origin === publicOrigin ? url.pathname + url.search : '/';
+  } catch {
+    return '/';
+  }
+}
+
 export async function sendChallenge(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, c: ChallengeInput): Promise<void> {
   const ticket = randomBytes(24).toString('base64url');
   await ctx.store.createTicket(ticketHash(ctx, ticket), { user: c.user, sessionKey: c.sessionKey, rule: c.match.name, expiresAt: ctx.clock.now() + TICKET_TTL_MS });
@@ -67,10 +118,7 @@ export async function sendChallenge(ctx: GatewayContext, req: IncomingMessage, r
     return;
   }
   if (kind === 'form') {
-    // Replaying the stashed form after verification comes with the drop-in client; until then
-    // the page says which action needs verifying and asks to submit again afterwards.
-    const action = `${escapeHtml(req.method ?? 'POST')} ${escapeHtml(c.target.split('?')[0] ?? '/')}`;
-    sendHtml(res, 403, messagePage(ctx.cfg.theme, 'Confirm it’s you', `<p>The action <code>${action}</code> (<strong>${escapeHtml(c.match.name)}</strong>) needs a fresh verification.</p><p><a href="${escapeHtml(verifyUrl)}">Verify</a>, then submit the form again.</p>`), c.requestId, headers);
+    await sendFormChallenge(ctx, req, res, c, ticket, headers);
     return;
   }
   const enrollUrl = c.enrolled.length === 0 ? { enrollUrl: `${prefix}/settings` } : {};

@@ -147,6 +147,10 @@ export interface VerifyPageModel {
   retryAfter?: number | null;
   /** A stashed form submission to replay after verifying (SPEC §5). */
   stash?: string | null;
+  /** The challenged form post, named on the page (method and path). */
+  action?: { method: string; path: string } | null;
+  /** A sentence about the challenged form (e.g. "submit it again after verifying"). */
+  notice?: string | null;
   /** The rule's window, to tell the user how long the verification lasts. */
   maxAgeMs?: number | null;
   once?: boolean;
@@ -193,7 +197,10 @@ export function verifyPage(m: VerifyPageModel): string {
   const title = 'Confirm it’s you';
   const heading = `<h1 id="sg-title" tabindex="-1">${title}</h1>`;
 
-  const lede = '<p class="lede">This is a sensitive action. To continue, confirm it’s you.</p>';
+  const lede =
+    (m.action
+      ? `<p class="lede">To <code>${escapeHtml(m.action.method)} ${escapeHtml(m.action.path)}</code>, confirm it’s you.${m.stash ? ' Your form is kept and is sent once you have verified.' : ''}</p>`
+      : '<p class="lede">This is a sensitive action. To continue, confirm it’s you.</p>') + (m.notice ? `<p class="note">${escapeHtml(m.notice)}</p>` : '');
   const windowText = m.once ? 'You’ll be asked every time.' : m.maxAgeMs ? `You won’t be asked again for ${duration(m.maxAgeMs)}.` : '';
   const chips = m.rule
     ? m.rule

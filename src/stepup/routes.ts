@@ -13,6 +13,7 @@ import { escapeHtml, messagePage, settingsPage, verifyPage, type VerifyPageModel
 import { safeReturnTo } from './return-to.js';
 import { passkeyAuthenticationOptions, passkeyRegistrationOptions, registerPasskey, verifyPasskey } from './passkey.js';
 import { verifyRecovery, verifyTotp } from './verify.js';
+import { replayStash } from './stash.js';
 
 type Handler = (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, sub: string) => Promise<void>;
 
@@ -188,6 +189,12 @@ async function verifyGet(ctx: GatewayContext, req: IncomingMessage, res: ServerR
 }
 
 /** The no-JavaScript path: a form post of `code` (+ ticket, return_to), then 303 back to the action. */
+/** Replays the caller's stash with the session's current grant; false when there was nothing to send. */
+async function replayWithGrant(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, caller: Caller, stash: string): Promise<boolean> {
+  const grant = await ctx.store.getGrant(caller.sessionKeys);
+  return grant !== null && (await replayStash(ctx, req, res, requestId, caller, stash, grant));
+}
+
 async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   assertSameOrigin(req, ctx.cfg.publicOrigin);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -199,6 +206,7 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
   const factors = factorsOfRule(ctx, rule);
   const code = (form.get('code') ?? '').replace(/\s+/g, '');
   const factor: FactorType = /^\d{6}$/.test(code) ? 'totp' : 'recovery';
+  const stash = form.get('stash');
   let caller: Caller | null = null;
   const page = async (error: string, retryAfter: string | undefined): Promise<string> => {
     const model: VerifyPageModel = {
@@ -217,6 +225,13 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
     };
     return verifyPage(caller ? { ...model, ...(await factorSummary(ctx, caller.identity.user)) } : model);
   };
+  if (code === '' && stash) {
+    // After a passkey verification the page posts the stash alone: replay it with that grant.
+    caller = await resolveCaller(ctx, req, res, ticket);
+    if (await replayWithGrant(ctx, req, res, requestId, caller, stash)) return;
+    sendHtml(res, 409, await page('Verify first; then your form is sent.', undefined), requestId);
+    return;
+  }
   if (!factors.includes(factor)) {
     sendHtml(res, 400, await page(factor === 'totp' ? 'This action does not accept authenticator-app codes.' : 'This action does not accept recovery codes.', undefined), requestId);
     return;
@@ -229,6 +244,8 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
     sendHtml(res, err.status, await page(err.message, err.headers?.['retry-after']), requestId, err.headers);
     return;
   }
+  // SPEC §5: the stashed submission goes to the app once, and the user sees the app's answer.
+  if (stash && (await replayWithGrant(ctx, req, res, requestId, caller, stash))) return;
   res.writeHead(303, { location: new URL(returnTo, ctx.cfg.publicOrigin).href, 'cache-control': 'no-store', 'x-request-id': requestId });
   res.end();
 }
@@ -267,10 +284,15 @@ const assets: Record<string, Handler> = {
   GET: async (_ctx, req, res, requestId, sub) => serveAsset(req, res, requestId, sub),
 };
 
+/** The drop-in client keeps a stable URL (apps and the injected tag name it): ui/client.ts. */
+const clientScript: Record<string, Handler> = {
+  GET: async (_ctx, req, res, requestId) => serveAsset(req, res, requestId, '/assets/client.js'),
+};
+
 /** Entry point for every request whose canonical path is under `prefix`. */
 export async function handleStepup(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, path: string): Promise<void> {
   const sub = path.slice(ctx.cfg.prefix.length) || '/';
-  const table = sub.startsWith('/api/factors/') ? { DELETE: deleteFactor } : sub.startsWith('/assets/') ? assets : API[sub];
+  const table = sub.startsWith('/api/factors/') ? { DELETE: deleteFactor } : sub.startsWith('/assets/') ? assets : sub === '/client.js' ? clientScript : API[sub];
   if (!table) throw new GatewayError('NOT_FOUND');
   const handler = table[req.method === 'HEAD' ? 'GET' : req.method ?? ''];
   if (!handler) throw new GatewayError('METHOD_NOT_ALLOWED', undefined, { allow: Object.keys(table).join(', ') });
