@@ -1,12 +1,14 @@
 // `stepgate users show|reset|invite USER` and `stepgate audit`: the operator's tools, working on
-// the same store as a running gateway (SQLite in WAL mode allows it; no gateway lock is taken).
+// the same store as a running gateway (SQLite in WAL mode allows it; no gateway lock is taken; or
+// the shared PostgreSQL database, whose clock then dates invites like the gateways do).
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { GatewayConfig } from './config/types.js';
 import { parseDuration } from './config/units.js';
 import { loadSecrets } from './crypto/secrets.js';
 import { inviteHash } from './factors/invite.js';
-import { SqliteStore } from './store/sqlite.js';
+import { systemClock, type Clock } from './clock.js';
+import { openStore } from './store/open.js';
 import type { AuditEvent, Store } from './store/store.js';
 
 const INVITE_TTL_MS = 24 * 3600_000;
@@ -16,10 +18,10 @@ function cliEvent(user: string, event: string, detail: string | null = null): Au
   return { at: Date.now(), user, event, factor: null, outcome: 'info', ip: null, userAgent: 'stepgate-cli', requestId: null, detail };
 }
 
-async function withStore<T>(cfg: GatewayConfig, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = SqliteStore.open(cfg.dataDir, { exclusive: false });
+async function withStore<T>(cfg: GatewayConfig, fn: (store: Store, clock: Clock) => Promise<T>): Promise<T> {
+  const { store, clock } = await openStore(cfg, process.env, { exclusive: false });
   try {
-    return await fn(store);
+    return await fn(store, clock ?? systemClock);
   } finally {
     await store.close();
   }
@@ -28,9 +30,9 @@ async function withStore<T>(cfg: GatewayConfig, fn: (store: Store) => Promise<T>
 export async function usersCommand(cfg: GatewayConfig, args: string[], out: NodeJS.WritableStream): Promise<void> {
   const [action, user] = args;
   if (!action || !user || !['show', 'reset', 'invite'].includes(action)) throw new Error('usage: stepgate users show|reset|invite USER');
-  await withStore(cfg, async (store) => {
+  await withStore(cfg, async (store, clock) => {
     if (action === 'show') {
-      const now = Date.now();
+      const now = clock.now();
       const [factors, recovery, grants, lockout] = await Promise.all([store.listFactors(user), store.countUnusedRecoveryCodes(user), store.listGrants(user), store.getLockout(user, now)]);
       out.write(`user ${user}\n`);
       out.write(factors.length ? factors.map((f) => `  ${f.type.padEnd(8)} ${f.name}  (id ${f.id}, added ${iso(f.createdAt)}, last used ${iso(f.lastUsedAt)})\n`).join('') : '  no factors\n');
@@ -47,7 +49,7 @@ export async function usersCommand(cfg: GatewayConfig, args: string[], out: Node
     }
     const secrets = loadSecrets(cfg.dataDir);
     const code = randomBytes(15).toString('base64url');
-    await store.createInvite(user, inviteHash(secrets, code), Date.now() + INVITE_TTL_MS);
+    await store.createInvite(user, inviteHash(secrets, code), clock.now() + INVITE_TTL_MS);
     await store.audit(cliEvent(user, 'user.invite'));
     out.write(`invite code for ${user} (single use, valid 24 h): ${code}\n`);
     out.write(`link: ${cfg.publicOrigin}${cfg.prefix}/settings?invite=${code}\n`);

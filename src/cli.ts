@@ -8,7 +8,7 @@ import { startGateway } from './gateway.js';
 import { canonicalise } from './rules/canonical.js';
 import { describeRules } from './rules/match.js';
 import { reloadRoutes, watchRoutes } from './reload.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 import { parseArgs } from 'node:util';
 import { bufferedBody } from './proxy/body.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
@@ -104,11 +104,11 @@ function loadGatewayOnly() {
   }
 }
 
-function migrate(): void {
+async function migrate(): Promise<void> {
   const cfg = loadGatewayOnly();
-  const store = SqliteStore.open(cfg.dataDir, { exclusive: false });
-  void store.close();
-  process.stdout.write(`store schema up to date in ${cfg.dataDir}\n`);
+  const { store, where } = await openStore(cfg, process.env, { exclusive: false });
+  await store.close();
+  process.stdout.write(`store schema up to date in ${cfg.store === 'postgres' ? `PostgreSQL at ${where}` : where}\n`);
 }
 
 const USAGE = `usage: stepgate <command>
@@ -120,7 +120,7 @@ const USAGE = `usage: stepgate <command>
   users show|reset|invite U  a user's factors and grants / remove them all (audited) / a 24 h enrolment code
   audit [--user U] [--since 1h] [--json]   audit events
 environment: STEPGATE_CONFIG, STEPGATE_ROUTES, STEPGATE_LISTEN, STEPGATE_UPSTREAM, STEPGATE_PUBLIC_ORIGIN,
-             STEPGATE_DATA_DIR, STEPGATE_SECRET, LOG_LEVEL
+             STEPGATE_DATA_DIR, STEPGATE_STORE, STEPGATE_SECRET, LOG_LEVEL
 `;
 
 async function main(argv: string[]): Promise<void> {

@@ -14,7 +14,7 @@ import { UpstreamIdentitySource } from './identity/upstream.js';
 import { addressSet } from './net/cidr.js';
 import { Forwarder } from './proxy/forward.js';
 import { createPublicServer } from './server.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 /** SIGTERM: in-flight requests get this long to finish before connections are cut. */
@@ -51,10 +51,12 @@ function listen(server: Server, at: HostPort): Promise<string> {
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   const { cfg } = opts;
   const env = opts.env ?? process.env;
-  const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger();
   const secrets = loadSecrets(cfg.dataDir, env);
-  const store = SqliteStore.open(cfg.dataDir, { exclusive: true });
+  const opened = await openStore(cfg, env, { exclusive: true, log });
+  const store = opened.store;
+  // With PostgreSQL every instance measures expiry on the database's clock (SPEC §10).
+  const clock = opts.clock ?? opened.clock ?? systemClock;
   const metrics = new Metrics();
   const forwarder = new Forwarder(cfg.upstream, cfg.upstreamTimeoutMs, log, (startedAt) => metrics.upstreamAnswered(startedAt));
   const identity = await createIdentitySource(cfg, forwarder.dispatcher, clock, env);
@@ -120,6 +122,6 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       await forwarder.close();
       await store.close();
     })());
-  log.info({ url, adminUrl, upstream: cfg.upstream, rules: opts.routes.rules.ruleCount }, 'stepgate listening');
+  log.info({ url, adminUrl, upstream: cfg.upstream, rules: opts.routes.rules.ruleCount, store: cfg.store === 'postgres' ? `postgres ${opened.where}` : 'sqlite' }, 'stepgate listening');
   return { ctx, url, adminUrl, close };
 }

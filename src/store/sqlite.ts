@@ -27,7 +27,14 @@ export const LOCKOUT_WINDOW_MS = 15 * 60_000;
 export const LOCKOUT_THRESHOLD = 5;
 export const DISABLE_THRESHOLD = 100;
 
-const BUSY_TIMEOUT_MS = 5_000;
+/** SPEC §10: a store call unanswered after this long counts as unreachable. */
+const UNAVAILABLE_AFTER_MS = 5_000;
+/**
+ * SQLite's own busy wait sleeps inside the (only) JavaScript thread, stalling every request of the
+ * gateway, free paths included. So it waits only briefly; longer waits are async retries below.
+ */
+const BUSY_SPIN_MS = 10;
+const BUSY_RETRY_MS = 25;
 
 export class SchemaTooNewError extends Error {}
 
@@ -51,11 +58,14 @@ export class SqliteStore implements Store {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const lockFile = opts.exclusive ? acquireLock(join(dataDir, 'gateway.lock')) : null;
     try {
-      const db = new Database(join(dataDir, 'stepgate.db'), { timeout: BUSY_TIMEOUT_MS });
+      const db = new Database(join(dataDir, 'stepgate.db'), { timeout: BUSY_SPIN_MS });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
+      // Opening may wait for another process (a CLI command) to finish migrating: nothing is served yet.
+      db.pragma(`busy_timeout = ${UNAVAILABLE_AFTER_MS}`);
       migrate(db);
+      db.pragma(`busy_timeout = ${BUSY_SPIN_MS}`);
       return new SqliteStore(db, lockFile);
     } catch (err) {
       if (lockFile) unlinkSync(lockFile);
@@ -64,11 +74,23 @@ export class SqliteStore implements Store {
   }
 
   /** Runs `fn` and turns the errors that mean "cannot answer now" into StoreUnavailableError. */
-  private run<T>(fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(isUnavailable(err) ? new StoreUnavailableError(err) : err);
+  /**
+   * Runs `fn` (one statement or one transaction: a failed attempt changed nothing, so it can be
+   * retried). A busy database is retried asynchronously until 5 s have passed; then, like any
+   * "cannot answer now" error, it becomes StoreUnavailableError.
+   */
+  private async run<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + UNAVAILABLE_AFTER_MS;
+    for (;;) {
+      try {
+        return fn();
+      } catch (err) {
+        if (isBusy(err) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+          continue;
+        }
+        throw isUnavailable(err) ? new StoreUnavailableError(err) : err;
+      }
     }
   }
 
@@ -453,6 +475,11 @@ function migrate(db: Database.Database): void {
 }
 
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|CORRUPT|NOTADB|PROTOCOL)/;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY_'));
+}
 
 function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;

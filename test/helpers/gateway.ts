@@ -60,11 +60,17 @@ export interface TestGatewayOptions {
   gatewayYaml?: (upstreamUrl: string, dataDir: string) => string;
   /** Extra top-level gateway.yaml lines (appended). */
   extra?: string;
+  /** Reuse this data_dir (a restart); it is then left in place by close(). */
+  dataDir?: string;
+  /** Reuse this clock (a restart keeps the test's time). */
+  clock?: TestClock;
+  /** Reuse this upstream (a restart keeps the app's sessions); it is then left running by close(). */
+  upstream?: RecordingUpstream;
 }
 
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
-  const upstream = await startRecordingUpstream();
-  const dataDir = mkdtempSync(join(tmpdir(), 'stepgate-test-'));
+  const upstream = opts.upstream ?? (await startRecordingUpstream());
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'stepgate-test-'));
   const yaml =
     opts.gatewayYaml?.(upstream.url, dataDir) ??
     `listen: 127.0.0.1:0
@@ -86,7 +92,7 @@ ${opts.extra ?? ''}`;
       cb();
     },
   });
-  const clock = new TestClock();
+  const clock = opts.clock ?? new TestClock();
   const env = { STEPGATE_SECRET: Buffer.alloc(32, 7).toString('base64') };
   const gw = await startGateway({
     cfg: parseGatewayConfig(yaml, 'gateway.yaml', env),
@@ -104,8 +110,8 @@ ${opts.extra ?? ''}`;
     logs,
     async close() {
       await gw.close();
-      await upstream.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.upstream) await upstream.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
