@@ -245,6 +245,9 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
   const resolved = removeDotSegments(segments);
   if (resolved === null) return refuse('path climbs above the root');
   const { kept } = resolved;
+  // `/devices/;x=1/trust`: an app that does not strip `;` routes `;x=1` into a `:param`, while
+  // the stripped reading has one segment fewer. No browser sends such a segment: refuse it.
+  if (kept.some((s) => s.startsWith(';'))) return refuse('a path segment made only of ; parameters');
   const forwardPath = '/' + kept.join('/') + (resolved.trailingSlash && kept.length > 0 ? '/' : '');
 
   const matchPaths = [matchPathOf(kept)];
@@ -255,6 +258,7 @@ function canonicalisePath(path: string, query: string, encodedSlashes: EncodedSl
     const pieces = forwardPath.replaceAll('%2F', '/').split('/');
     const separated = removeDotSegments(pieces);
     if (separated === null) return refuse('path climbs above the root once %2F is read as /');
+    if (separated.kept.some((s) => s.startsWith(';'))) return refuse('a path segment made only of ; parameters');
     // Resolved, as an app that normalises after decoding sees it; and literal, as one that
     // decodes and routes without removing the dot segments the `%2F`s exposed (`/a%2F..%2Fb`
     // is then four segments, and `..` fills a `:param`).

@@ -24,5 +24,9 @@ export function safeReturnTo(value: unknown, publicOrigin: string): string {
   } catch {
     return FALLBACK;
   }
-  return url.origin === new URL(publicOrigin).origin ? url.pathname + url.search : FALLBACK;
+  if (url.origin !== new URL(publicOrigin).origin) return FALLBACK;
+  // Parsing resolves dot segments: `/.//evil` becomes `//evil`, a scheme-relative URL. Check what
+  // is returned, not only what came in.
+  const out = url.pathname + url.search;
+  return /^[\\/]{2}/.test(out) ? FALLBACK : out;
 }
