@@ -16,6 +16,7 @@ import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { DISABLE_THRESHOLD, LOCKOUT_THRESHOLD, LOCKOUT_WINDOW_MS, SchemaTooNewError } from './sqlite.js';
 import {
   StoreUnavailableError,
+  auditEventOf,
   type AuditEvent,
   type AuditQuery,
   type ChallengePurpose,
@@ -556,17 +557,7 @@ export class PostgresStore implements Store {
       const rows = (
         await this.query('SELECT * FROM audit WHERE ($1::text IS NULL OR username = $1) AND at >= $2 ORDER BY at, id LIMIT $3', [q.user ?? null, q.since ?? 0, q.limit ?? 10_000])
       ).rows;
-      return rows.map((r) => ({
-        at: r.at as number,
-        user: r.username as string | null,
-        event: r.event as string,
-        factor: r.factor as FactorType | null,
-        outcome: r.outcome as AuditEvent['outcome'],
-        ip: r.ip as string | null,
-        userAgent: r.user_agent as string | null,
-        requestId: r.request_id as string | null,
-        detail: r.detail as string | null,
-      }));
+      return rows.map((r) => auditEventOf(r, r.username));
     });
   }
 

@@ -8,6 +8,7 @@ import type { FactorType } from '../config/types.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreUnavailableError,
+  auditEventOf,
   type AuditEvent,
   type AuditQuery,
   type FactorRecord,
@@ -21,6 +22,7 @@ import {
   type TicketRecord,
   type TotpRecord,
 } from './store.js';
+import { processAlive } from '../util/process.js';
 
 /** SPEC §9.4: 5 failures within 15 minutes lock TOTP/recovery for 15 minutes; 100 in a row disable them. */
 export const LOCKOUT_WINDOW_MS = 15 * 60_000;
@@ -403,17 +405,7 @@ export class SqliteStore implements Store {
   listAudit(q: AuditQuery): Promise<AuditEvent[]> {
     return this.run(() => {
       const rows = this.stmt('SELECT * FROM audit WHERE (@user IS NULL OR user = @user) AND at >= @since ORDER BY at, id LIMIT @limit').all({ user: q.user ?? null, since: q.since ?? 0, limit: q.limit ?? 10_000 }) as Row[];
-      return rows.map((r) => ({
-        at: r.at as number,
-        user: r.user as string | null,
-        event: r.event as string,
-        factor: r.factor as FactorType | null,
-        outcome: r.outcome as AuditEvent['outcome'],
-        ip: r.ip as string | null,
-        userAgent: r.user_agent as string | null,
-        requestId: r.request_id as string | null,
-        detail: r.detail as string | null,
-      }));
+      return rows.map((r) => auditEventOf(r, r.user));
     });
   }
 
@@ -504,13 +496,4 @@ function acquireLock(file: string): string {
     }
   }
   throw new Error(`could not take the lock ${file}`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

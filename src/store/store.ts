@@ -168,3 +168,18 @@ export interface Store {
   sweep(now: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An audit row as both backends store it (they differ only in the user column's name). */
+export function auditEventOf(row: Record<string, unknown>, user: unknown): AuditEvent {
+  return {
+    at: Number(row.at),
+    user: user as string | null,
+    event: row.event as string,
+    factor: row.factor as FactorType | null,
+    outcome: row.outcome as AuditEvent['outcome'],
+    ip: row.ip as string | null,
+    userAgent: row.user_agent as string | null,
+    requestId: row.request_id as string | null,
+    detail: row.detail as string | null,
+  };
+}

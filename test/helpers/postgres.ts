@@ -13,6 +13,7 @@ import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { freePort } from './process.js';
+import { processAlive } from '../../src/util/process.js';
 
 export const PG_MISSING =
   'PostgreSQL server binaries (initdb, pg_ctl) were not found in /usr/lib/postgresql/*/bin or on PATH. ' +
@@ -131,15 +132,6 @@ export function reapStaleClusters(bin: string): void {
     }
     if (!Number.isInteger(owner) || owner <= 0 || processAlive(owner)) continue;
     destroyCluster({ bin, dir, port: 0, socketDir: join(dir, 'sock'), role: '', password: '', url: '' });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -146,7 +146,8 @@ describe('running gateway', () => {
 
   it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
     const slow = fetch(env.url + '/slow').then(async (r) => ({ status: r.status, body: await r.text() }));
-    await new Promise((r) => setTimeout(r, 300));
+    // In flight = the app already has it (a request still on the wire races the shutdown).
+    while (!seen.includes('GET /slow')) await new Promise((r) => setTimeout(r, 20));
     gw.child.kill('SIGTERM');
     expect(await slow).toEqual({ status: 200, body: 'hello' });
     expect(await gw.exited).toBe(0);
