@@ -7,7 +7,7 @@ import { formatDuration } from './config/units.js';
 import { startGateway } from './gateway.js';
 import { canonicalise } from './rules/canonical.js';
 import { describeRules } from './rules/match.js';
-import { reloadRoutes, watchRoutes } from './reload.js';
+import { reloadGatewayConfig, reloadRoutes, watchRoutes } from './reload.js';
 import { openStore } from './store/open.js';
 import { parseArgs } from 'node:util';
 import { bufferedBody } from './proxy/body.js';
@@ -44,7 +44,10 @@ async function start(): Promise<void> {
   const { cfg, routes, routesFile } = loadAll();
   const gw = await startGateway({ cfg, routes });
   const stopWatching = watchRoutes(gw.ctx, routesFile);
-  process.on('SIGHUP', () => reloadRoutes(gw.ctx, routesFile));
+  process.on('SIGHUP', () => {
+    reloadGatewayConfig(gw.ctx, gw.ctx.cfg.file);
+    reloadRoutes(gw.ctx, routesFile);
+  });
   const stop = (signal: string) => {
     gw.ctx.log.info({ signal }, 'shutting down');
     stopWatching();

@@ -4,6 +4,7 @@
 // request finish; users/audit work beside the running gateway.
 import { createServer, type Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, startCli, writeConfigDir, type ConfigDir, type GatewayProcess } from '../helpers/process.js';
 
@@ -109,6 +110,17 @@ describe('running gateway', () => {
     expect((await patch(env.url, '/billing')).status).toBe(403);
   });
 
+  it('SIGHUP re-reads gateway.yaml: live settings apply, the others are reported and kept', async () => {
+    const yaml = readFileSync(env.cfg.gatewayFile, 'utf8');
+    writeFileSync(env.cfg.gatewayFile, yaml.replace(/listen: 127\.0\.0\.1:\d+\n/, 'listen: 127.0.0.1:1\n') + 'theme:\n  product_name: Zeta Corp\n');
+    gw.child.kill('SIGHUP');
+    await gw.waitForLog(/"needsRestart":\["listen"\]/);
+    await gw.waitForLog(/"applied":\["theme"\]/);
+    const page = await fetch(env.url + '/__stepup/verify', { headers: { cookie: 'sid=s1' } });
+    expect(await page.text()).toContain('Zeta Corp');
+    writeFileSync(env.cfg.gatewayFile, yaml);
+  });
+
   it('exposes metrics, health and readiness on the admin listener only', async () => {
     const before = await (await fetch(env.admin + '/metrics')).text();
     const count = (text: string, decision: string) => Number(new RegExp(`stepgate_requests_total\\{decision="${decision}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
@@ -145,7 +157,10 @@ describe('running gateway', () => {
   });
 
   it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
-    const slow = fetch(env.url + '/slow').then(async (r) => ({ status: r.status, body: await r.text() }));
+    // A connection of its own: a pooled keep-alive socket may be closed by the server's idle timeout
+    // just as the request goes out, which would test undici, not the shutdown.
+    const dispatcher = new Agent();
+    const slow = fetch(env.url + '/slow', { dispatcher } as RequestInit).then(async (r) => ({ status: r.status, body: await r.text() }));
     // In flight = the app already has it (a request still on the wire races the shutdown).
     while (!seen.includes('GET /slow')) await new Promise((r) => setTimeout(r, 20));
     gw.child.kill('SIGTERM');
