@@ -117,6 +117,16 @@ declare global {
 
   // ----- fetch -----
 
+  /** The app's AbortSignal still works while the user is in the modal: the promise rejects at once, as fetch's would. */
+  function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
   async function stepgateFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const request = new Request(input, init);
     // Kept before sending: a body can be read only once.
@@ -127,7 +137,7 @@ declare global {
     const challenge = parseChallenge(await response.clone().text());
     if (!challenge) return response;
     // Sent before a verification that has happened since: it only needs sending again.
-    const verified = sentAt < lastVerifiedAt || (await stepUp(challenge.verifyUrl));
+    const verified = sentAt < lastVerifiedAt || (await untilAborted(stepUp(challenge.verifyUrl), request.signal));
     if (!verified) return response;
     // Retried once; a second challenge is handed to the app as it is (no loop).
     return nativeFetch(retry);
@@ -142,7 +152,10 @@ declare global {
    * Looks like an XMLHttpRequest to the app; underneath, one native XHR per attempt. Once a
    * challenge is recognised (status and header at HEADERS_RECEIVED), that attempt's events are
    * held back; after a step-up a new native XHR replays method, URL, headers, body, responseType,
-   * withCredentials and timeout, and its events reach the app.
+   * withCredentials and timeout, and its events reach the app. The app's `on*` handlers and
+   * listeners get events dispatched on this object (so `e.target` is the object they know); the
+   * object may be reused (each open() starts a new request); abort() while the user is in the
+   * modal ends that request as a native abort would, and it is not retried.
    */
   class StepgateXHR extends EventTarget {
     static readonly UNSENT = 0;
@@ -174,32 +187,49 @@ declare global {
     private holding = false;
     private retried = false;
     private sentAt = 0;
+    /** Bumped by open() and abort(): a step-up that ends after either must not retry anything. */
+    private generation = 0;
+    /** After abort() during a step-up: the readyState reported (DONE while its events fire, then UNSENT). */
+    private aborted: number | null = null;
 
     constructor() {
       super();
-      this.attach(this.inner, true);
+      // The on* handlers run as part of dispatch, like native event handler attributes.
+      for (const type of EVENTS) {
+        this.addEventListener(type, (event) => {
+          const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
+          if (typeof handler === 'function') (handler as (e: Event) => void).call(this, event);
+        });
+      }
+      this.attach(this.inner);
+    }
+
+    /** Nothing to show the app: the request is held for a step-up, or was aborted during one. */
+    private get blank(): boolean {
+      return this.holding || this.aborted !== null;
     }
 
     get upload(): XMLHttpRequestUpload {
       return this.inner.upload;
     }
     get readyState(): number {
-      return this.holding ? 1 : this.inner.readyState;
+      return this.aborted ?? (this.holding ? 1 : this.inner.readyState);
     }
     get status(): number {
-      return this.holding ? 0 : this.inner.status;
+      return this.blank ? 0 : this.inner.status;
     }
     get statusText(): string {
-      return this.holding ? '' : this.inner.statusText;
+      return this.blank ? '' : this.inner.statusText;
     }
     get response(): unknown {
-      return this.holding ? null : this.inner.response;
+      if (this.blank) return this.settings.responseType === '' || this.settings.responseType === 'text' ? '' : null;
+      return this.inner.response;
     }
     get responseText(): string {
-      return this.holding ? '' : this.inner.responseText;
+      return this.blank ? '' : this.inner.responseText;
     }
     get responseXML(): Document | null {
-      return this.holding ? null : this.inner.responseXML;
+      return this.blank ? null : this.inner.responseXML;
     }
     get responseURL(): string {
       return this.inner.responseURL;
@@ -231,6 +261,8 @@ declare global {
       this.headers = [];
       this.holding = false;
       this.retried = false;
+      this.aborted = null;
+      this.generation++;
       this.inner.open(method, String(url), async, user, password);
     }
     setRequestHeader(name: string, value: string): void {
@@ -247,21 +279,31 @@ declare global {
       this.inner.send(body);
     }
     abort(): void {
+      this.generation++;
+      if (!this.holding) {
+        this.inner.abort();
+        return;
+      }
+      // The challenged attempt is over; only the step-up was pending. What a native abort() of a
+      // request in flight does: DONE with status 0, readystatechange, abort, loadend, then UNSENT.
       this.holding = false;
-      this.inner.abort();
+      this.aborted = 4;
+      for (const type of ['readystatechange', 'abort', 'loadend']) this.emit(type, type === 'readystatechange' ? new Event(type) : new ProgressEvent(type));
+      this.aborted = 0;
     }
     getResponseHeader(name: string): string | null {
-      return this.holding ? null : this.inner.getResponseHeader(name);
+      return this.blank ? null : this.inner.getResponseHeader(name);
     }
     getAllResponseHeaders(): string {
-      return this.holding ? '' : this.inner.getAllResponseHeaders();
+      return this.blank ? '' : this.inner.getAllResponseHeaders();
     }
 
-    private attach(xhr: XMLHttpRequest, first: boolean): void {
+    private attach(xhr: XMLHttpRequest): void {
       for (const type of EVENTS) {
         xhr.addEventListener(type, (event) => {
-          if (xhr !== this.inner) return; // a superseded attempt
-          if (type === 'readystatechange' && xhr.readyState === 2 && first && !this.retried) {
+          if (xhr !== this.inner || this.aborted !== null) return; // a superseded attempt
+          // Each request (each open()) is watched for a challenge until it has been retried once.
+          if (type === 'readystatechange' && xhr.readyState === 2 && !this.retried) {
             this.holding = isChallengeStatus(xhr.status, xhr.getResponseHeader('x-stepgate-challenge'));
           }
           if (this.holding) {
@@ -269,25 +311,27 @@ declare global {
             return;
           }
           // The retry's start was already announced by the first attempt.
-          if (!first && (type === 'loadstart' || (type === 'readystatechange' && xhr.readyState === 1))) return;
+          if (this.retried && (type === 'loadstart' || (type === 'readystatechange' && xhr.readyState === 1))) return;
           this.emit(type, event);
         });
       }
     }
 
+    /** A copy of a native event, dispatched on this object (the on* handlers run from the constructor's listeners). */
     private emit(type: string, source: Event): void {
       const copy =
         source instanceof ProgressEvent
           ? new ProgressEvent(type, { lengthComputable: source.lengthComputable, loaded: source.loaded, total: source.total })
           : new Event(type);
-      const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
-      if (typeof handler === 'function') (handler as (e: Event) => void).call(this, copy);
       this.dispatchEvent(copy);
     }
 
     private async afterChallenge(first: XMLHttpRequest): Promise<void> {
+      const generation = this.generation;
       const challenge = parseChallenge(await responseText(first));
       const verified = challenge !== null && (this.sentAt < lastVerifiedAt || (await stepUp(challenge.verifyUrl)));
+      // The app aborted, or reused this object for another request, while the user was verifying.
+      if (generation !== this.generation) return;
       if (!verified || !this.openArgs) {
         // Cancelled (or not ours after all): the app gets the original 403 and its events.
         this.holding = false;
@@ -298,7 +342,7 @@ declare global {
       this.inner = retry;
       this.holding = false;
       this.retried = true;
-      this.attach(retry, false);
+      this.attach(retry);
       retry.open(...this.openArgs);
       retry.responseType = this.settings.responseType;
       retry.withCredentials = this.settings.withCredentials;

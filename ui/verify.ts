@@ -125,9 +125,10 @@ function succeeded(): void {
     return;
   }
   if (d.stash) {
-    // The stashed form is replayed by the page's own POST, once (SPEC §5).
+    // The stashed form is replayed by the page's own POST, once (SPEC §5). No ticket: the
+    // verification just made spent it, and the grant it made belongs to this browser's session.
     const form = h('form', { method: 'post', action: `${d.prefix}/verify`, hidden: '' });
-    for (const [name, value] of Object.entries({ stash: d.stash, return_to: d.returnTo, ticket: d.ticket ?? '' })) {
+    for (const [name, value] of Object.entries({ stash: d.stash, return_to: d.returnTo })) {
       if (value) form.append(h('input', { type: 'hidden', name, value }));
     }
     document.body.append(form);
@@ -135,6 +136,28 @@ function succeeded(): void {
     return;
   }
   location.assign(d.returnTo);
+  offerWayBack();
+}
+
+/**
+ * When `return_to` answers with an attachment (a download link), the browser saves the file and
+ * stays on this page: after a moment, say so and offer the way back instead of "Taking you back…"
+ * forever.
+ */
+function offerWayBack(): void {
+  let leaving = false;
+  window.addEventListener('pagehide', () => (leaving = true), { once: true });
+  window.setTimeout(() => {
+    if (leaving) return;
+    const back = h('a', { href: '/', id: 'sg-back' }, 'Back to the application');
+    // The page that sent the user here (the one with the link) is one step back in history.
+    back.addEventListener('click', (event) => {
+      if (history.length < 2) return;
+      event.preventDefault();
+      history.back();
+    });
+    say('success', 'Verified. If that was a download, it’s in your downloads. ', back);
+  }, 1500);
 }
 
 async function usePasskey(): Promise<void> {

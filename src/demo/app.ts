@@ -3,7 +3,10 @@
  *
  * It is deliberately an ordinary, unmodified web app: its own login form, in-memory sessions keyed by a
  * `sid` cookie, bearer tokens for API clients, a handful of sensitive routes (the ones the example rules
- * of routes.yaml gate) and server-rendered pages whose buttons call them with fetch. It routes the way
+ * of routes.yaml gate) and server-rendered pages that reach them the three ways legacy front ends do:
+ * buttons calling fetch (billing, devices, closing the account), an older XMLHttpRequest button (API
+ * keys), plain HTML form posts (password change, team invites) and a download link (the CSV export).
+ * It routes the way
  * Express does (case-insensitive, optional trailing slash) so the gateway is exercised against the
  * routing semantics it has to defend. The only nod to its environment is a generic debug echo of any
  * `X-Stepgate-*` request headers in its JSON answers, so tests and the demo can show what the app received.
@@ -313,6 +316,7 @@ interface Device {
 
 interface ApiKey {
   id: string;
+  name: string;
   key: string;
   createdAt: string;
 }
@@ -453,6 +457,7 @@ function buildRoutes(state: State): Route[] {
   <li><a href="/billing">Billing</a>: change the plan of the Acme organisation</li>
   <li><a href="/portal/security">Devices</a>: trust or remove the devices you signed in from</li>
   <li><a href="/portal/org/users">Team</a>: invite people to the organisation</li>
+  <li><a href="/reports/export.csv">Download invoices (CSV)</a>: this year's invoices, for your accountant</li>
   <li><a href="/api/me">/api/me</a>: who the API thinks you are</li>
 </ul>`,
         user,
@@ -464,7 +469,7 @@ function buildRoutes(state: State): Route[] {
     const keys = [...apiKeysOf(state, user.id).values()]
       .map(
         (k) =>
-          `<tr><td><code>${esc(k.id)}</code></td><td><code>${esc(k.key.slice(0, 10))}…</code></td><td>${esc(k.createdAt)}</td>` +
+          `<tr><td>${esc(k.name)}</td><td><code>${esc(k.key.slice(0, 10))}…</code></td><td>${esc(k.createdAt)}</td>` +
           `<td><button class="small danger" onclick="call('DELETE', '/account/api-keys/${encodeURIComponent(k.id)}', undefined, 'keys-out')">Delete</button></td></tr>`,
       )
       .join('');
@@ -480,14 +485,32 @@ function buildRoutes(state: State): Route[] {
   <button>Change password</button>
 </form>
 <h2>API keys</h2>
-<table><tr><th>Id</th><th>Key</th><th>Created</th><th></th></tr>${keys || '<tr><td colspan="4" class="muted">No keys yet.</td></tr>'}</table>
-<button onclick="call('POST', '/account/api-keys', undefined, 'keys-out')">Create API key</button>
+<table><tr><th>Name</th><th>Key</th><th>Created</th><th></th></tr>${keys || '<tr><td colspan="4" class="muted">No keys yet.</td></tr>'}</table>
+<label for="key-name">Name of the new key</label><input id="key-name" name="name" maxlength="64" placeholder="e.g. CI deploys">
+<button type="button" id="create-key">Create API key</button>
 <p class="muted">Reload the page to see the list change.</p>
 <pre id="keys-out"></pre>
 <h2>Close account</h2>
 <button class="danger" onclick="call('DELETE', '/me', undefined, 'close-out')">Close my account</button>
 <pre id="close-out"></pre>
-${CALL_SCRIPT}`,
+${CALL_SCRIPT}
+<script>
+// This button predates fetch() in this app and still uses XMLHttpRequest, as old code does.
+document.getElementById('create-key').addEventListener('click', function () {
+  var out = document.getElementById('keys-out');
+  var xhr = new XMLHttpRequest();
+  xhr.open('POST', '/account/api-keys');
+  xhr.responseType = 'json';
+  xhr.setRequestHeader('Content-Type', 'application/json');
+  xhr.setRequestHeader('X-Requested-With', 'XMLHttpRequest');
+  xhr.onreadystatechange = function () {
+    if (this.readyState !== 4 || this.status === 0) return;
+    out.textContent = this.status + ' ' + this.statusText + '\\n' + JSON.stringify(this.response, null, 2);
+  };
+  xhr.onerror = function () { out.textContent = 'Request failed'; };
+  xhr.send(JSON.stringify({ name: document.getElementById('key-name').value }));
+});
+</script>`,
         user,
       ),
     );
@@ -507,12 +530,19 @@ ${CALL_SCRIPT}`,
   <button>Save billing settings</button>
 </form>
 <pre id="billing-out"></pre>
+<h2>Invoices</h2>
+<label for="invoice-to">Send the latest invoice to</label><input id="invoice-to" type="email" value="${esc(user.email)}">
+<button type="button" id="send-invoice">Email the latest invoice</button>
+<pre id="invoice-out"></pre>
 ${CALL_SCRIPT}
 <script>
 document.getElementById('billing').addEventListener('submit', (event) => {
   event.preventDefault();
   const form = event.target;
   call('PATCH', '/internal/org/acme/billing', { plan: form.plan.value, seats: Number(form.seats.value) }, 'billing-out');
+});
+document.getElementById('send-invoice').addEventListener('click', () => {
+  call('POST', '/internal/org/acme/billing/invoices/send', { to: document.getElementById('invoice-to').value }, 'invoice-out');
 });
 </script>`,
         user,
@@ -562,6 +592,22 @@ ${CALL_SCRIPT}`,
         user,
       ),
     );
+  });
+
+  // A download: a plain link whose answer is an attachment, so the browser saves it and stays on the page.
+  page('GET', '/reports/export.csv', ({ res }) => {
+    const rows = [
+      ['invoice', 'date', 'plan', 'seats', 'amount_eur'],
+      ['INV-2025-001', '2025-01-31', 'team', '10', '490.00'],
+      ['INV-2025-002', '2025-02-28', 'team', '10', '490.00'],
+      ['INV-2025-003', '2025-03-31', 'team', '12', '588.00'],
+    ];
+    const csv = rows.map((row) => row.join(',')).join('\r\n') + '\r\n';
+    res.writeHead(200, {
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': 'attachment; filename="acme-invoices.csv"',
+    });
+    res.end(csv);
   });
 
   // --- JSON API --------------------------------------------------------------------------------------
@@ -663,10 +709,12 @@ ${CALL_SCRIPT}`,
     sendJson(c.res, 200, { ok: true, stepgate: gatewayHeaders(c.req) });
   });
 
-  api('POST', '/account/api-keys', (c) => {
-    const key: ApiKey = { id: `k-${randomBytes(6).toString('hex')}`, key: `acme_${token(24)}`, createdAt: new Date().toISOString() };
+  api('POST', '/account/api-keys', async (c) => {
+    const body = await readBody(c.req);
+    const name = (field(body, 'name') ?? '').trim().slice(0, 64) || 'Unnamed key';
+    const key: ApiKey = { id: `k-${randomBytes(6).toString('hex')}`, name, key: `acme_${token(24)}`, createdAt: new Date().toISOString() };
     apiKeysOf(state, c.auth.user.id).set(key.id, key);
-    sendJson(c.res, 201, { id: key.id, key: key.key, stepgate: gatewayHeaders(c.req) });
+    sendJson(c.res, 201, { id: key.id, name: key.name, key: key.key, stepgate: gatewayHeaders(c.req) });
   });
 
   api('DELETE', '/account/api-keys/:id', (c) => {

@@ -1,6 +1,7 @@
 // `npm run demo`: the bundled legacy app on 127.0.0.1:3000 and stepgate in front of it on
 // 127.0.0.1:8080, with the shipped config/*.yaml (upstream pointed at the demo app, data in
-// ./data/demo). Ctrl-C stops both.
+// ./data/demo) and the drop-in client injected, so the app's fetch/XHR buttons show the verify
+// modal instead of a bare 403 (docs/drop-in.md). Ctrl-C stops both.
 import { join } from 'node:path';
 import { loadGatewayConfig, resolveConfigPaths } from '../config/load.js';
 import { loadRouteTable } from '../config/route-table.js';
@@ -14,7 +15,9 @@ async function main(): Promise<void> {
   const app = await startDemoApp({ host: '127.0.0.1', port: appPort });
   const { gatewayFile, routesFile } = resolveConfigPaths();
   const env = { ...process.env, STEPGATE_UPSTREAM: app.url, STEPGATE_DATA_DIR: process.env.STEPGATE_DATA_DIR ?? join('data', 'demo') };
-  const gw = await startGateway({ cfg: loadGatewayConfig(gatewayFile, env), routes: loadRouteTable(routesFile), env });
+  // The loaded config is frozen: the demo's one difference from the shipped file is a new object.
+  const cfg = { ...loadGatewayConfig(gatewayFile, env), injectClient: true };
+  const gw = await startGateway({ cfg, routes: loadRouteTable(routesFile), env });
   const stopWatching = watchRoutes(gw.ctx, routesFile);
   const shown = gw.ctx.cfg.publicOrigin;
   process.stdout.write(`
@@ -22,7 +25,10 @@ async function main(): Promise<void> {
   ─────────────
   Open ${shown}/login   (the demo app, behind the gateway at ${gw.url})
   Demo users: ${DEMO_USERS.map((u) => `${u.email} / ${u.password}`).join(',  ')}
-  Try: Billing (PATCH, gated 5m), Account → change password or API keys (gated), close account (once).
+  Try: Billing → save (fetch, gated 5m: the verify modal), Account → create an API key (XMLHttpRequest:
+  the modal), change the password (a form post: the verify page, then the form is sent once), close the
+  account (asks every time), Team → invite (form post), Home → download invoices (a link: verify, then
+  the CSV downloads).
   Your sign-in security: ${shown}${gw.ctx.cfg.prefix}/settings
   The app alone (no gate): ${app.url}
   Ctrl-C stops both.

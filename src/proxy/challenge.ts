@@ -48,10 +48,18 @@ function prefersHtml(accept: string | undefined): boolean {
   return html > 0 && html >= best;
 }
 
+/** Navigation destinations that display what they get (a page can be shown there). */
+const DISPLAYED = new Set(['document', 'iframe', 'frame', 'embed', 'object']);
+
 function requestKind(req: IncomingMessage): Kind {
   const mode = req.headers['sec-fetch-mode'];
   const navigation = mode !== undefined ? mode === 'navigate' : prefersHtml(req.headers.accept);
   if (!navigation) return 'json';
+  // A navigation that is not displayed (`<a download>`: Sec-Fetch-Dest: empty) saves whatever it
+  // gets as a file: a 303 would save the verify page. The 403 makes the browser report a failed
+  // download instead (docs/drop-in.md).
+  const dest = req.headers['sec-fetch-dest'];
+  if (dest !== undefined && !DISPLAYED.has(dest)) return 'json';
   if (req.method === 'GET' || req.method === 'HEAD') return 'navigate';
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   return req.method === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') ? 'form' : 'json';

@@ -6,8 +6,10 @@
 // fragments fetched by scripts, HEAD, range and non-200 answers pass unchanged. The page streams:
 // only its beginning is held until the insertion point (after <head…>) is found. A compressed page
 // is decompressed (the gateway asks for identity encoding, but an app may compress anyway); the
-// modified page gets a correct length and a weakened ETag, and a CSP that would block the script
-// is extended by exactly this one script, weakening nothing else.
+// modified page gets a correct length and a weakened ETag, and a CSP that would block the client
+// is extended by exactly what it needs, weakening nothing else: this one script, and frames of the
+// gateway's own pages (the modal is an iframe of the verify page). A CSP in a <meta http-equiv> tag
+// is part of the page and is not rewritten.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
@@ -51,8 +53,15 @@ export function planInjection(
   const encoding = String(headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : encoding === 'identity' ? null : undefined;
   if (decoder === undefined) return null; // an encoding we cannot undo: leave the page alone
-  const csp = allowScript(headers['content-security-policy'], new URL(scriptUrl, publicOrigin).href);
-  const tag = Buffer.from(`<script src="${scriptUrl}" defer${csp.nonce ? ` nonce="${csp.nonce}"` : ''}></script>`);
+  const scriptHref = new URL(scriptUrl, publicOrigin).href;
+  // The modal frames the verify page, and within it the user may go on to settings to enrol: the
+  // gateway's whole prefix (a CSP source ending in / matches every path under it).
+  const frameUrl = new URL(scriptUrl.slice(0, scriptUrl.lastIndexOf('/') + 1), publicOrigin).href;
+  const csp = allowScript(headers['content-security-policy'], scriptHref, { frameUrl });
+  // A report-only policy is extended the same way, so the client never fills the app's CSP reports.
+  const reportOnly = allowScript(headers['content-security-policy-report-only'], scriptHref, { frameUrl, nonce: csp.nonce });
+  const nonce = csp.nonce ?? reportOnly.nonce;
+  const tag = Buffer.from(`<script src="${scriptUrl}" defer${nonce ? ` nonce="${nonce}"` : ''}></script>`);
   const inserter = new ScriptInserter(tag, req.headers['sec-fetch-dest'] === undefined);
   if (decoder) {
     decoder.on('error', (err) => inserter.destroy(err));
@@ -72,6 +81,7 @@ export function planInjection(
       const etag = out.etag;
       if (typeof etag === 'string' && !etag.startsWith('W/')) out.etag = `W/${etag}`;
       if (inserted && csp.header !== undefined) out['content-security-policy'] = csp.header;
+      if (inserted && reportOnly.header !== undefined) out['content-security-policy-report-only'] = reportOnly.header;
       return out;
     },
   };
@@ -136,36 +146,48 @@ export class ScriptInserter extends Transform {
 }
 
 /**
- * Extends each Content-Security-Policy so the client script may load, and nothing else changes:
- * with 'strict-dynamic' (host sources ignored) by a nonce; otherwise by the script's exact URL.
+ * Extends each Content-Security-Policy so the client may work, and nothing else changes. The
+ * script: with 'strict-dynamic' (host sources ignored) by a nonce; otherwise by its exact URL.
+ * With `frameUrl`, frames of that URL (the modal's verify page) too: frame-src, or a new frame-src
+ * copied from its fallback (child-src, default-src), which itself stays as it was. Sources already
+ * allowing them ('self', *, the URL) leave a directive untouched; 'none' is dropped where ours is added.
  */
-export function allowScript(header: OutgoingHttpHeaders[string], scriptUrl: string): { header: string | undefined; nonce: string | null } {
+export function allowScript(
+  header: OutgoingHttpHeaders[string],
+  scriptUrl: string,
+  opts: { frameUrl?: string; nonce?: string | null } = {},
+): { header: string | undefined; nonce: string | null } {
   if (header === undefined) return { header: undefined, nonce: null };
-  let nonce: string | null = null;
+  let nonce: string | null = opts.nonce ?? null;
   const policies = (Array.isArray(header) ? header.join(',') : String(header)).split(',');
   const rewritten = policies.map((policy) => {
     const directives = policy.split(';').map((d) => d.trim()).filter(Boolean);
+    let changed = false;
     const find = (name: string) => directives.findIndex((d) => d.toLowerCase().split(/\s+/)[0] === name);
-    const elem = find('script-src-elem');
-    const script = find('script-src');
-    const fallback = find('default-src');
-    const index = elem >= 0 ? elem : script >= 0 ? script : fallback;
-    if (index < 0) return policy.trim();
-    const [name, ...sources] = directives[index]!.split(/\s+/);
-    const lower = sources.map((s) => s.toLowerCase());
-    let extra: string;
-    if (lower.includes("'strict-dynamic'")) {
+    /** Adds `extra` to the first of `names` present, or to a copy of the first fallback present, named as the last of `names`. */
+    const extend = (names: string[], fallbacks: string[], allowed: (lower: string[]) => boolean, extra: (lower: string[]) => string) => {
+      const own = names.map(find).find((i) => i >= 0) ?? -1;
+      const fallback = own >= 0 ? -1 : fallbacks.map(find).find((i) => i >= 0) ?? -1;
+      const index = own >= 0 ? own : fallback;
+      if (index < 0) return;
+      const [name, ...sources] = directives[index]!.split(/\s+/);
+      const lower = sources.map((v) => v.toLowerCase());
+      if (allowed(lower)) return;
+      const kept = sources.filter((v) => v.toLowerCase() !== "'none'");
+      if (own >= 0) directives[index] = [name, ...kept, extra(lower)].join(' ');
+      else directives.push([names[names.length - 1], ...kept, extra(lower)].join(' '));
+      changed = true;
+    };
+    const plainlyAllows = (url: string) => (lower: string[]) => lower.includes("'self'") || lower.includes('*') || lower.includes(url.toLowerCase());
+    const strictDynamic = (lower: string[]) => lower.includes("'strict-dynamic'");
+    extend(['script-src-elem', 'script-src'], ['default-src'], (lower) => !strictDynamic(lower) && plainlyAllows(scriptUrl)(lower), (lower) => {
+      if (!strictDynamic(lower)) return scriptUrl;
+      // Host sources (and 'self') are ignored next to 'strict-dynamic': only a nonce lets it in.
       nonce ??= randomBytes(16).toString('base64');
-      extra = `'nonce-${nonce}'`;
-    } else if (lower.includes("'self'") || lower.includes('*') || lower.includes(scriptUrl.toLowerCase())) {
-      return policy.trim();
-    } else {
-      extra = scriptUrl;
-    }
-    // default-src only: add a script-src with the same sources plus ours, leaving default-src as it was.
-    if (index === fallback) directives.push(['script-src', ...sources.filter((s) => s !== "'none'"), extra].join(' '));
-    else directives[index] = [name, ...sources.filter((s) => s !== "'none'"), extra].join(' ');
-    return directives.join('; ');
+      return `'nonce-${nonce}'`;
+    });
+    if (opts.frameUrl) extend(['frame-src'], ['child-src', 'default-src'], plainlyAllows(opts.frameUrl), () => opts.frameUrl!);
+    return changed ? directives.join('; ') : policy.trim();
   });
   return { header: rewritten.join(', '), nonce };
 }

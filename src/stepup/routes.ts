@@ -188,13 +188,25 @@ async function verifyGet(ctx: GatewayContext, req: IncomingMessage, res: ServerR
   }), requestId);
 }
 
-/** The no-JavaScript path: a form post of `code` (+ ticket, return_to), then 303 back to the action. */
 /** Replays the caller's stash with the session's current grant; false when there was nothing to send. */
 async function replayWithGrant(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, caller: Caller, stash: string): Promise<boolean> {
   const grant = await ctx.store.getGrant(caller.sessionKeys);
   return grant !== null && (await replayStash(ctx, req, res, requestId, caller, stash, grant));
 }
 
+/** A stash that could not be replayed after the user had verified: it was sent already, or expired. */
+function sendNotSentAgain(ctx: GatewayContext, res: ServerResponse, requestId: string, returnTo: string): void {
+  const html = `<p>This form was already sent once after you confirmed it’s you, or it has expired, so it was not sent again.</p>
+<p>If it still needs sending, submit it again from the application.</p>
+<p><a class="btn btn-primary" id="sg-return" href="${escapeHtml(returnTo)}">Back to the application</a></p>`;
+  sendHtml(res, 409, messagePage(ctx.cfg.theme, 'Nothing was sent again', html, { prefix: ctx.cfg.prefix }), requestId);
+}
+
+/**
+ * The verify form's POST: the no-JavaScript path (`code` + ticket, return_to, then 303 back to the
+ * action), and the replay of a stashed form post (SPEC §5), which also answers the page's own post
+ * of the stash alone after a passkey verification.
+ */
 async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   assertSameOrigin(req, ctx.cfg.publicOrigin);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -208,13 +220,15 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
   const factor: FactorType = /^\d{6}$/.test(code) ? 'totp' : 'recovery';
   const stash = form.get('stash');
   let caller: Caller | null = null;
+  // The ticket the re-rendered page carries (dropped once it is known to be spent).
+  let pageTicket = ticket;
   const page = async (error: string, retryAfter: string | undefined): Promise<string> => {
     const model: VerifyPageModel = {
       theme: ctx.cfg.theme,
       prefix: ctx.cfg.prefix,
       publicOrigin: ctx.cfg.publicOrigin,
       rule,
-      ticket,
+      ticket: pageTicket,
       returnTo,
       factors,
       error,
@@ -225,12 +239,26 @@ async function verifyPost(ctx: GatewayContext, req: IncomingMessage, res: Server
     };
     return verifyPage(caller ? { ...model, ...(await factorSummary(ctx, caller.identity.user)) } : model);
   };
-  if (code === '' && stash) {
-    // After a passkey verification the page posts the stash alone: replay it with that grant.
-    caller = await resolveCaller(ctx, req, res, ticket);
-    if (await replayWithGrant(ctx, req, res, requestId, caller, stash)) return;
-    sendHtml(res, 409, await page('Verify first; then your form is sent.', undefined), requestId);
-    return;
+  if (stash) {
+    // A verification spends the ticket. So the page's own post of the stash alone (after a passkey)
+    // and a reload of a finished submission (its ticket spent) are decided by this browser's session
+    // and its grant: what is still kept is sent once, and nothing is ever sent twice.
+    const who = await pageCaller(ctx, req, res, ticket);
+    if (!who) {
+      sendPageError(ctx, res, requestId, new GatewayError('AUTH_REQUIRED'));
+      return;
+    }
+    if (code === '' || (ticket && who.ticket === null)) {
+      caller = who.caller;
+      pageTicket = who.ticket;
+      if (await replayWithGrant(ctx, req, res, requestId, caller, stash)) return;
+      if (code !== '' || (await ctx.store.getGrant(caller.sessionKeys))) {
+        sendNotSentAgain(ctx, res, requestId, returnTo);
+        return;
+      }
+      sendHtml(res, 409, await page('Verify first; then your form is sent.', undefined), requestId);
+      return;
+    }
   }
   if (!factors.includes(factor)) {
     sendHtml(res, 400, await page(factor === 'totp' ? 'This action does not accept authenticator-app codes.' : 'This action does not accept recovery codes.', undefined), requestId);

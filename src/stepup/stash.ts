@@ -12,6 +12,7 @@ import type { Caller } from './caller.js';
 import { canonicalise } from '../rules/canonical.js';
 import { grantSatisfies, trustedHeaders } from '../grants/check.js';
 import type { GrantRecord } from '../store/store.js';
+import { audit } from './audit.js';
 
 export const STASH_MAX_BYTES = 1024 * 1024;
 const STASH_TTL_MS = 5 * 60_000;
@@ -71,12 +72,19 @@ export async function replayStash(
   if (!record) return false;
   const submission = JSON.parse(ctx.secrets.decrypt(record.payloadEnc, user).toString('utf8')) as Submission;
   const body = Buffer.from(submission.body, 'base64');
+  // SPEC §9.8: a replay is an audit event. The action is named by method and path (never the query).
+  const action = `${submission.method} ${submission.target.split('?')[0] ?? '/'}`;
+  const refused = async (why: string) => {
+    await audit(ctx, req, requestId, { user, event: 'stash.replay', factor: grant.factor, outcome: 'failure', detail: `${action}: ${why}` });
+    return false;
+  };
   // The same decision the pipeline makes, against the rules in force now.
   const canon = canonicalise(submission.target, ctx.routes.cfg.encodedSlashes);
-  if (!canon.ok) return false;
+  if (!canon.ok) return refused('bad path');
   const match = ctx.routes.rules.match([submission.method], canon.matchPaths);
-  if (match && !grantSatisfies(grant, user, match, ctx.clock.now())) return false;
-  if (match?.once && !(await ctx.store.consumeOnce(caller.sessionKeys, grant.verifiedAt))) return false;
+  if (match && !grantSatisfies(grant, user, match, ctx.clock.now())) return refused('verification does not satisfy the rule');
+  if (match?.once && !(await ctx.store.consumeOnce(caller.sessionKeys, grant.verifiedAt))) return refused('one-shot verification already used');
+  await audit(ctx, req, requestId, { user, event: 'stash.replay', factor: grant.factor, outcome: 'success', detail: action });
   // A rule change since the post may have ungated it: then it goes like any free request.
   const trusted = match ? trustedHeaders(user, grant, match.name) : undefined;
   // The verify request carries the session's own credentials (cookies); the body and its

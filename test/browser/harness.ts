@@ -72,8 +72,26 @@ export function buildUi(): void {
   resetAssetCache();
 }
 
-export async function startStack(opts: { routes?: string; theme?: string; extra?: string } = {}): Promise<Stack> {
-  const app = await startDemoApp();
+/** Something put between the gateway and the demo app (a recording or rewriting proxy). */
+export interface Front {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startStack(opts: { routes?: string; theme?: string; extra?: string; front?: (appUrl: string) => Promise<Front> } = {}): Promise<Stack> {
+  const demo = await startDemoApp();
+  const front = opts.front ? await opts.front(demo.url) : null;
+  // The gateway talks to the front when there is one; closing the app closes the front too.
+  const app: DemoApp = front
+    ? {
+        ...demo,
+        url: front.url,
+        async close() {
+          await front.close();
+          await demo.close();
+        },
+      }
+    : demo;
   const dataDir = mkdtempSync(join(tmpdir(), 'stepgate-browser-'));
   const logs: string[] = [];
   const sink = new Writable({

@@ -29,7 +29,18 @@ beforeAll(async () => {
         res.writeHead(200, { ...html, 'content-encoding': 'br' });
         return void res.end(brotliCompressSync(PAGE));
       case '/csp':
-        res.writeHead(200, { ...html, 'content-security-policy': "default-src 'none'; script-src https://cdn.example.com; style-src 'unsafe-inline'" });
+        res.writeHead(200, {
+          ...html,
+          'content-security-policy': "default-src 'none'; script-src https://cdn.example.com; style-src 'unsafe-inline'",
+          'content-security-policy-report-only': "default-src 'self'; report-uri /csp",
+        });
+        return void res.end(PAGE);
+      case '/csp-nonce':
+        res.writeHead(200, {
+          ...html,
+          'content-security-policy': "script-src 'nonce-app' 'strict-dynamic'; frame-src 'self'",
+          'content-security-policy-report-only': "default-src 'none'; script-src 'nonce-app' 'strict-dynamic'",
+        });
         return void res.end(PAGE);
       case '/fragment':
         res.writeHead(200, { 'content-type': 'text/html' });
@@ -81,12 +92,21 @@ describe('HTML injection', () => {
     expect((await get('/fragment')).body).toBe('<div><head>not a document</head></div>');
   });
 
-  it('extends a CSP that would block the script by exactly that script', async () => {
+  it('extends a CSP that would block the client by exactly that script and frames of the gateway pages', async () => {
     const r = await get('/csp', navigation);
     expect(r.body).toBe(INJECTED);
     expect(r.headers['content-security-policy']).toBe(
-      "default-src 'none'; script-src https://cdn.example.com http://localhost:8080/__stepup/client.js; style-src 'unsafe-inline'",
+      "default-src 'none'; script-src https://cdn.example.com http://localhost:8080/__stepup/client.js; style-src 'unsafe-inline'; frame-src http://localhost:8080/__stepup/",
     );
+    expect(r.headers['content-security-policy-report-only']).toBe("default-src 'self'; report-uri /csp");
+  });
+
+  it("gives the tag a nonce for 'strict-dynamic', the same in the enforced and the report-only policy", async () => {
+    const r = await get('/csp-nonce', navigation);
+    const nonce = /<script src="\/__stepup\/client\.js" defer nonce="([^"]+)"><\/script>/.exec(r.body)?.[1];
+    expect(nonce).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(r.headers['content-security-policy']).toBe(`script-src 'nonce-app' 'strict-dynamic' 'nonce-${nonce}'; frame-src 'self'`);
+    expect(r.headers['content-security-policy-report-only']).toBe(`default-src 'none'; script-src 'nonce-app' 'strict-dynamic' 'nonce-${nonce}'; frame-src http://localhost:8080/__stepup/`);
   });
 
   it('leaves fragments fetched by scripts, HEAD, ranges, errors and non-HTML alone', async () => {

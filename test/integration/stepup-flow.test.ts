@@ -213,6 +213,12 @@ describe('step-up with TOTP', () => {
     expect(location.startsWith('http://localhost:8080/__stepup/verify?rule=export&ticket=')).toBe(true);
     const url = new URL(location);
     expect(url.searchParams.get('return_to')).toBe('/export?format=csv');
+    // `<a download>` is a navigation whose answer is saved, never shown (Sec-Fetch-Dest: empty):
+    // it gets the 403 (a failed download), not a verify page saved as the file.
+    const download = await request(t.url + '/export?format=csv', { headers: { cookie, 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'empty' } });
+    expect(download.statusCode).toBe(403);
+    expect(download.headers['x-stepgate-challenge']).toBe('1');
+    expect(((await download.body.json()) as { code: string }).code).toBe('STEP_UP_REQUIRED');
     const page = await fetch(t.url + url.pathname + url.search, { headers: { cookie } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'self'");

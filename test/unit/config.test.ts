@@ -396,6 +396,7 @@ describe('routes.yaml', () => {
       'close-account',
       'password-change',
       'api-keys',
+      'exports',
     ]);
     expect(c.rules.every((r) => r.anonymous === 'deny')).toBe(true);
     expect(c.rules.find((r) => r.name === 'api-keys')?.patterns).toMatchObject([
@@ -404,6 +405,7 @@ describe('routes.yaml', () => {
     expect(c.rules.find((r) => r.name === 'password-change')?.patterns).toMatchObject([
       { methods: ['POST'], path: '/account/password' },
     ]);
+    expect(c.rules.find((r) => r.name === 'exports')?.patterns).toMatchObject([{ methods: ['GET'], path: '/reports/*' }]);
   });
 
   it('inherits defaults, orders factors, reads the top-level switches', () => {

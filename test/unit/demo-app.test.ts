@@ -193,7 +193,7 @@ describe('demo app: sensitive routes', () => {
     const [status, created] = await call('POST', '/account/api-keys');
     expect(status).toBe(201);
     const { id } = created as { id: string; key: string };
-    expect(created).toEqual({ id: expect.stringMatching(/^k-/), key: expect.stringMatching(/^acme_/), stepgate: {} });
+    expect(created).toEqual({ id: expect.stringMatching(/^k-/), name: 'Unnamed key', key: expect.stringMatching(/^acme_/), stepgate: {} });
     expect(await call('DELETE', `/account/api-keys/${id}`)).toEqual([200, { ok: true, deleted: id, stepgate: {} }]);
   });
 
@@ -211,6 +211,35 @@ describe('demo app: sensitive routes', () => {
     expect(form.status).toBe(200);
     expect(form.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await form.text()).toContain('dave@example.com');
+  });
+
+  it('names API keys, as the XMLHttpRequest button of the account page sends them', async () => {
+    const cookie = await login();
+    const res = await fetch(`${app.url}/account/api-keys`, {
+      method: 'POST',
+      headers: { Cookie: cookie, 'Content-Type': 'application/json', 'X-Requested-With': 'XMLHttpRequest' },
+      body: JSON.stringify({ name: '  CI deploys  ' }),
+    });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ name: 'CI deploys', key: expect.stringMatching(/^acme_/) });
+    const page = await (await fetch(`${app.url}/account`, { headers: { Cookie: cookie } })).text();
+    expect(page).toContain('<td>CI deploys</td>');
+    expect(page).toContain('new XMLHttpRequest()');
+    expect(page).toContain("xhr.responseType = 'json'");
+  });
+
+  it('exports invoices as a CSV attachment linked from the home page, for signed-in users only', async () => {
+    expect((await fetch(`${app.url}/reports/export.csv`, { redirect: 'manual' })).headers.get('location')).toBe('/login');
+    const cookie = await login();
+    const home = await (await fetch(`${app.url}/`, { headers: { Cookie: cookie } })).text();
+    expect(home).toContain('<a href="/reports/export.csv">');
+    const res = await fetch(`${app.url}/reports/export.csv`, { headers: { Cookie: cookie } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="acme-invoices.csv"');
+    const lines = (await res.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('invoice,date,plan,seats,amount_eur');
+    expect(lines).toHaveLength(4);
   });
 
   it('changes the password from the account form', async () => {

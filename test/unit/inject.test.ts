@@ -69,6 +69,25 @@ describe('allowScript (CSP)', () => {
     expect(r.header).toBe(`script-src 'nonce-abc' 'strict-dynamic' 'nonce-${r.nonce}'; base-uri 'none'`);
   });
 
+  const frameUrl = 'http://localhost:8080/__stepup/';
+  it.each([
+    // The modal's iframe: frame-src, else a new frame-src copied from child-src or default-src.
+    ["default-src 'none'", `default-src 'none'; script-src ${url}; frame-src ${frameUrl}`],
+    ["default-src 'self'", "default-src 'self'"],
+    ["script-src 'self'; frame-src 'none'", `script-src 'self'; frame-src ${frameUrl}`],
+    ["script-src 'self'; frame-src https://video.example", `script-src 'self'; frame-src https://video.example ${frameUrl}`],
+    ["script-src 'self'; child-src https://w.example; default-src 'none'", `script-src 'self'; child-src https://w.example; default-src 'none'; frame-src https://w.example ${frameUrl}`],
+    ["script-src 'self'; frame-src *", "script-src 'self'; frame-src *"],
+    ["script-src 'self'; img-src 'none'", "script-src 'self'; img-src 'none'"],
+  ])('with the modal frame: %s → %s', (policy, expected) => {
+    expect(allowScript(policy, url, { frameUrl }).header).toBe(expected);
+  });
+
+  it('reuses a nonce it is given (the report-only policy gets the same one)', () => {
+    const r = allowScript("script-src 'strict-dynamic' 'nonce-x'", url, { nonce: 'given' });
+    expect(r).toEqual({ header: "script-src 'strict-dynamic' 'nonce-x' 'nonce-given'", nonce: 'given' });
+  });
+
   it('extends every policy of a multi-policy header', () => {
     expect(allowScript(["script-src https://a", "default-src 'self'"], url).header).toBe(`script-src https://a ${url}, default-src 'self'`);
   });
