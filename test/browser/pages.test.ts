@@ -248,7 +248,8 @@ describe('hosted pages: other paths', () => {
     await page.locator('#sg-factors li[data-type="totp"]').waitFor();
     await page.click('#sg-factors li[data-type="totp"] button[data-remove]');
     await page.locator('.confirm-inline button:has-text("Remove")').click();
-    await page.locator('#sg-status .msg-success').waitFor();
+    // The status still shows "Authenticator app added…" until the removal answers: wait for that answer.
+    await page.locator('#sg-status .msg-success', { hasText: 'Removed' }).waitFor();
     expect(await text(page, '#sg-status')).toBe('Removed “Authenticator app”.');
     expect(await page.locator('#sg-factors li').count()).toBe(1);
     expect(problems).toEqual([]);
