@@ -1,7 +1,10 @@
 // Rule scaling: how matching and (re)loading cost grow with the size of routes.yaml.
 //
-//   node bench/rules.mjs [--quick]          → runs each size in its own child process (pinned to
-//                                             CPU 1 when taskset exists) and prints one JSON line
+//   node bench/rules.mjs [--quick] [--rounds R] → runs each size in its own child process (pinned
+//                                             to CPU 1 when taskset exists), R rounds (default 2,
+//                                             quick 1) in interleaved order, and prints one JSON line:
+//                                             per size the minimum over rounds of each match timing
+//                                             (noise only ever adds time) and the median reload time
 //   node bench/rules.mjs --size N [--quick] → one size, in this process (what the children run)
 //
 // For each size (10, 1,000, 10,000 generated rules) it compiles the table with
@@ -126,8 +129,8 @@ async function runSize(n) {
   const mix = [];
   for (let i = 0; i < hits.length; i++) mix.push(hits[i], misses[(3 * i) % misses.length], misses[(3 * i + 1) % misses.length], misses[(3 * i + 2) % misses.length]);
 
-  const iters = quick ? 100_000 : 500_000;
-  const reps = quick ? 3 : 7;
+  const iters = quick ? 100_000 : 200_000;
+  const reps = quick ? 3 : 5;
   const match = (r) => (table.rules.match(r.methods, r.paths) ? 1 : 0);
   const decide = (r) => {
     const c = canonicalise(r.target, table.cfg.encodedSlashes);
@@ -149,7 +152,7 @@ async function runSize(n) {
       const file = join(dir, 'routes.yaml');
       writeFileSync(file, yaml);
       const runs = [];
-      for (let i = 0; i < (quick ? 3 : 6); i++) {
+      for (let i = 0; i < (quick ? 3 : 4); i++) {
         const t = process.hrtime.bigint();
         loadRouteTable(file);
         runs.push(Number(process.hrtime.bigint() - t) / 1e6);
@@ -172,13 +175,30 @@ if (sizeArg >= 0) {
   // One fresh process per size, so no size inherits another's JIT state or heap.
   const self = fileURLToPath(import.meta.url);
   const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
-  const results = [];
-  for (const n of SIZES) {
-    const args = [process.execPath, self, '--size', String(n), ...(quick ? ['--quick'] : [])];
-    const cmd = hasTaskset ? ['taskset', ['-c', process.env.BENCH_RULES_CPU ?? '1', ...args]] : [args[0], args.slice(1)];
-    const r = spawnSync(cmd[0], cmd[1], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`rules bench for ${n} rules failed:\n${r.stderr}`);
-    results.push(JSON.parse(r.stdout.trim().split('\n').pop()));
+  const roundsArg = argv.indexOf('--rounds');
+  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : quick ? 1 : 2;
+  const runs = new Map(SIZES.map((n) => [n, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const n of round % 2 ? [...SIZES].reverse() : SIZES) {
+      const args = [process.execPath, self, '--size', String(n), ...(quick ? ['--quick'] : [])];
+      const cmd = hasTaskset ? ['taskset', ['-c', process.env.BENCH_RULES_CPU ?? '1', ...args]] : [args[0], args.slice(1)];
+      const r = spawnSync(cmd[0], cmd[1], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`rules bench for ${n} rules failed:\n${r.stderr}`);
+      runs.get(n).push(JSON.parse(r.stdout.trim().split('\n').pop()));
+    }
   }
+  const results = SIZES.map((n) => {
+    const rs = runs.get(n);
+    const min = (k) => Math.min(...rs.map((r) => r[k]));
+    const out = { rules: n, rounds: rs.length, compileMs: median(rs.map((r) => r.compileMs)) };
+    for (const k of ['matchHitNs', 'matchMissNs', 'matchMixNs', 'decideMixNs']) out[k] = min(k);
+    if (n === 10_000) {
+      out.loadStartupMs = median(rs.map((r) => r.loadStartupMs));
+      out.reloadMs = median(rs.map((r) => r.reloadMs));
+      out.reloadMaxMs = Math.max(...rs.map((r) => r.reloadMaxMs));
+      out.yamlBytes = rs[0].yamlBytes;
+    }
+    return out;
+  });
   console.log(JSON.stringify(results));
 }

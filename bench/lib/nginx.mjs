@@ -2,7 +2,7 @@
 // keep-alive (HTTP/1.1, `Connection ""`), no access log: the practical best a C proxy does here.
 // Runs in the foreground (`daemon off`) from a temp prefix, so the PID we hold is the master's.
 import { createServer, connect } from 'node:net';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { childPidsOf, spawnPinned } from './proc.mjs';
 
@@ -27,6 +27,9 @@ function canConnect(port) {
     sock.once('error', () => resolve(false));
   });
 }
+
+/** Debian installs nginx in /usr/sbin, which is not on every PATH. */
+export const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
 export async function startNginx(upstreamUrl, dir, cpu) {
   const port = await freePort();
@@ -65,7 +68,7 @@ http {
 `;
   const confFile = join(dir, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const proc = spawnPinned('nginx', ['nginx', '-p', dir, '-e', join(dir, 'error.log'), '-c', confFile], { cpu });
+  const proc = spawnPinned('nginx', [NGINX, '-p', dir, '-e', join(dir, 'error.log'), '-c', confFile], { cpu });
   const deadline = Date.now() + 10_000;
   while (!(await canConnect(port))) {
     if (proc.child.exitCode !== null || Date.now() > deadline) {

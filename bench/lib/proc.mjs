@@ -9,15 +9,31 @@ export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: '
 /** Every child we started and have not seen exit: pid → ChildProcess. */
 const children = new Map();
 
-/** Stops every child still running (SIGTERM, then SIGKILL for the stubborn). Synchronous: safe in 'exit'. */
+/** Remembers a child started elsewhere (wrk) so killAllChildren covers it too. */
+export function track(child) {
+  children.set(child.pid, child);
+  child.once('exit', () => children.delete(child.pid));
+  return child;
+}
+
+/**
+ * Stops every child still running, and their own children first (nginx workers would otherwise
+ * outlive a killed master). SIGKILL, synchronous: safe in an 'exit' handler.
+ */
 export function killAllChildren() {
   for (const [pid, child] of children) {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    for (const sub of childPidsOf(pid)) {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(sub, 'SIGKILL');
       } catch {
         /* already gone */
       }
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
     }
   }
   children.clear();
@@ -51,8 +67,29 @@ export function startPinned(name, argv, { cpu, env = {}, readyTimeoutMs = 20_000
       if (!m) return;
       clearTimeout(timer);
       child.stdout.off('data', onData);
-      child.stdout.resume();
-      resolve({ name, pid: child.pid, child, exited, info: JSON.parse(m[1]), stderr: () => stderr, stop: () => stopChild(child, exited) });
+      // Later lines (`MEM {...}` answers to SIGUSR2) go to whoever waits for them.
+      let rest = buf.slice(m.index + m[0].length);
+      child.stdout.on('data', (d) => {
+        rest += d.toString('utf8');
+        let nl;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (!line) continue;
+          const waiter = lineWaiters.shift();
+          if (waiter) waiter(line);
+        }
+      });
+      const lineWaiters = [];
+      const nextLine = (timeoutMs = 5_000) =>
+        new Promise((res, rej) => {
+          const t = setTimeout(() => rej(new Error(`${name}: no answer`)), timeoutMs);
+          lineWaiters.push((line) => {
+            clearTimeout(t);
+            res(line);
+          });
+        });
+      resolve({ name, pid: child.pid, child, exited, info: JSON.parse(m[1]), nextLine, stderr: () => stderr, stop: () => stopChild(child, exited) });
     };
     child.stdout.on('data', onData);
     exited.then(({ code, signal }) => {
@@ -107,7 +144,13 @@ export function cpuTicks(pid) {
 /** CPU ticks summed over several PIDs (nginx master + workers). */
 export function cpuTicksOf(pids) {
   let sum = 0;
-  for (const pid of pids) sum += cpuTicks(pid);
+  for (const pid of pids) {
+    try {
+      sum += cpuTicks(pid);
+    } catch {
+      /* exited */
+    }
+  }
   return sum;
 }
 
@@ -131,4 +174,28 @@ export function childPidsOf(pid) {
     }
   }
   return out;
+}
+
+/**
+ * Busy ticks of each CPU (everything but idle and iowait, stolen time included), from /proc/stat:
+ * index = CPU number. Interrupt and softirq ticks are included because the kernel also charges
+ * them to the process they interrupted (on loopback: mostly our own traffic), so that the busy
+ * time of a CPU minus the CPU time of our processes is what other processes used.
+ */
+export function cpuBusyTicks() {
+  const out = [];
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const [user, nice, system, , , irq, softirq, steal] = m[2].trim().split(/\s+/).map(Number);
+    out[Number(m[1])] = user + nice + system + irq + softirq + (steal || 0);
+  }
+  return out;
+}
+
+/** CPU ticks of this process itself and of its reaped children (wrk runs are reaped when they end). */
+export function selfTicks() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
 }

@@ -1,6 +1,7 @@
 // Running Debian's wrk pinned to the load-generator CPU and parsing its `--latency` report:
 // requests, req/s, p50/p99 (from wrk's latency distribution), non-2xx answers and socket errors.
 import { spawn } from 'node:child_process';
+import { track } from './proc.mjs';
 
 const UNIT_US = { us: 1, ms: 1_000, s: 1_000_000, m: 60_000_000 };
 
@@ -41,7 +42,7 @@ export function runWrk({ url, seconds, connections = 50, threads = 1, headers = 
   if (script) args.push('-s', script);
   args.push(url);
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

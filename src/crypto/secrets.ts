@@ -16,6 +16,7 @@ interface KeyPair {
 }
 
 const VERSION = 1;
+const RECENT_HMACS = 10_000;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -65,6 +66,22 @@ export class Secrets {
   /** The keyed hash under every configured key, primary first: what lookups try, so rotation keeps old rows valid. */
   hmacAll(purpose: string, value: string): string[] {
     return this.keys.map((k) => macWith(k.mac, purpose, value));
+  }
+
+  private readonly recent = new Map<string, string[]>();
+
+  /**
+   * hmacAll for values seen on every request (session keys): remembered for the most recent
+   * 10,000 values, since creating an HMAC per key per request showed up in the profile.
+   */
+  hmacAllCached(purpose: string, value: string): string[] {
+    const cacheKey = `${purpose}\0${value}`;
+    let hashes = this.recent.get(cacheKey);
+    if (hashes) return hashes;
+    hashes = this.hmacAll(purpose, value);
+    if (this.recent.size >= RECENT_HMACS) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(cacheKey, hashes);
+    return hashes;
   }
 }
 

@@ -50,5 +50,5 @@ export function sessionBinding(
     material = `gateway\0${value ?? newGatewayCookie}`;
   }
   // The user is part of the key: the same cookie seen for another user is another session.
-  return { keys: secrets.hmacAll('session', `${identity.user}\0${material}`), newGatewayCookie };
+  return { keys: secrets.hmacAllCached('session', `${identity.user}\0${material}`), newGatewayCookie };
 }
