@@ -17,6 +17,7 @@ import { DISABLE_THRESHOLD, LOCKOUT_THRESHOLD, LOCKOUT_WINDOW_MS, SchemaTooNewEr
 import {
   StoreUnavailableError,
   auditEventOf,
+  factorOf,
   type AuditEvent,
   type AuditQuery,
   type ChallengePurpose,
@@ -588,14 +589,7 @@ export class PostgresStore implements Store {
 }
 
 function toFactor(row: Row): FactorRecord {
-  return {
-    id: row.id as string,
-    user: row.username as string,
-    type: row.type as FactorRecord['type'],
-    name: row.name as string,
-    createdAt: row.created_at as number,
-    lastUsedAt: (row.last_used_at as number | null) ?? null,
-  };
+  return factorOf(row, row.username);
 }
 
 function toGrant(row: Row): GrantRecord {

@@ -9,6 +9,7 @@ import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreUnavailableError,
   auditEventOf,
+  factorOf,
   type AuditEvent,
   type AuditQuery,
   type FactorRecord,
@@ -439,14 +440,7 @@ export class SqliteStore implements Store {
 }
 
 function toFactor(row: Row): FactorRecord {
-  return {
-    id: row.id as string,
-    user: row.user as string,
-    type: row.type as FactorRecord['type'],
-    name: row.name as string,
-    createdAt: row.created_at as number,
-    lastUsedAt: (row.last_used_at as number | null) ?? null,
-  };
+  return factorOf(row, row.user);
 }
 
 function toGrant(row: Row): GrantRecord {

@@ -169,6 +169,18 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A factor row as both backends store it (they differ only in the user column's name). */
+export function factorOf(row: Record<string, unknown>, user: unknown): FactorRecord {
+  return {
+    id: row.id as string,
+    user: user as string,
+    type: row.type as FactorRecord['type'],
+    name: row.name as string,
+    createdAt: Number(row.created_at),
+    lastUsedAt: row.last_used_at === null || row.last_used_at === undefined ? null : Number(row.last_used_at),
+  };
+}
+
 /** An audit row as both backends store it (they differ only in the user column's name). */
 export function auditEventOf(row: Record<string, unknown>, user: unknown): AuditEvent {
   return {
