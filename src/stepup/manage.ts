@@ -4,7 +4,6 @@
 // `enrollment: invite` or after `users reset` (SPEC §8).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import QRCode from 'qrcode';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { FRESH_GRANT_MS, grantIsFresh } from '../grants/check.js';
@@ -54,6 +53,8 @@ export async function startTotpEnrolment(ctx: GatewayContext, caller: Caller, in
   const secret = newTotpSecret();
   await ctx.store.setPendingTotp(user, ctx.secrets.encrypt(Buffer.from(secret), user), ctx.clock.now());
   const otpauthUri = totpUri(secret, caller.identity.name ?? user, ctx.cfg.theme.productName);
+  // Loaded on first enrolment: most requests never need a QR encoder in memory.
+  const { default: QRCode } = await import('qrcode');
   const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
   return { secret, otpauthUri, qrSvg };
 }

@@ -4,15 +4,7 @@
 // library is handed a function that consumes the challenge it finds in clientDataJSON (SPEC §9.5).
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, AuthenticatorTransportFuture, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import type { ChallengePurpose } from '../store/store.js';
@@ -22,6 +14,12 @@ import { authoriseChange, consumeInviteForFirstFactor, issueRecoveryCodes } from
 import { grant, type VerifiedGrant } from './verify.js';
 
 const CHALLENGE_TTL_MS = 2 * 60_000;
+
+/**
+ * Loaded on first use: the WebAuthn library and its ASN.1/CBOR stack cost ~15 MiB of RSS that a
+ * gateway whose users never touch passkeys should not pay.
+ */
+const webauthn = () => import('@simplewebauthn/server');
 const MAX_NAME_LENGTH = 64;
 
 function relyingParty(ctx: GatewayContext): { rpID: string; origin: string } {
@@ -44,7 +42,7 @@ function asJsonObject<T>(value: unknown): T {
 export async function passkeyAuthenticationOptions(ctx: GatewayContext, caller: Caller) {
   const passkeys = await ctx.store.listPasskeys(caller.identity.user);
   if (passkeys.length === 0) throw new GatewayError('NO_CHALLENGE', 'No passkey is set up for this account.');
-  const options = await generateAuthenticationOptions({
+  const options = await (await webauthn()).generateAuthenticationOptions({
     rpID: relyingParty(ctx).rpID,
     allowCredentials: passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransportFuture[] })),
     userVerification: 'required',
@@ -67,7 +65,7 @@ export async function verifyPasskey(ctx: GatewayContext, req: IncomingMessage, r
   const { rpID, origin } = relyingParty(ctx);
   let verification;
   try {
-    verification = await verifyAuthenticationResponse({
+    verification = await (await webauthn()).verifyAuthenticationResponse({
       response,
       expectedChallenge: consumer(ctx, caller, 'authenticate'),
       expectedOrigin: origin,
@@ -91,7 +89,7 @@ export async function passkeyRegistrationOptions(ctx: GatewayContext, caller: Ca
   // A random handle, not the app's user id: authenticators (and whoever reads them) never learn it.
   const handle = await ctx.store.webauthnUserHandle(user, () => randomBytes(32).toString('base64url'));
   const existing = await ctx.store.listPasskeys(user);
-  const options = await generateRegistrationOptions({
+  const options = await (await webauthn()).generateRegistrationOptions({
     rpName: ctx.cfg.theme.productName,
     rpID: relyingParty(ctx).rpID,
     userName: caller.identity.name ?? user,
@@ -119,7 +117,7 @@ export async function registerPasskey(
   const { rpID, origin } = relyingParty(ctx);
   let verification;
   try {
-    verification = await verifyRegistrationResponse({
+    verification = await (await webauthn()).verifyRegistrationResponse({
       response,
       expectedChallenge: consumer(ctx, caller, 'register'),
       expectedOrigin: origin,
