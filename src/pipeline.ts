@@ -5,12 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, RouteTable } from './context.js';
 import { GatewayError, sendError } from './errors.js';
 import { grantSatisfies, trustedHeaders } from './grants/check.js';
 import { gatewayCookieHeader, sessionBinding } from './grants/session-key.js';
 import { resolveIdentity } from './identity/resolve.js';
-import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody } from './proxy/body.js';
+import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody, type InspectLimits } from './proxy/body.js';
 import { normaliseParamName } from './rules/param-name.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
@@ -26,6 +26,10 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 /** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
 const INSPECT_TIMEOUT_MS = 10_000;
+
+function inspectLimits(routes: RouteTable): InspectLimits {
+  return { maxBytes: routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS };
+}
 
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
@@ -115,7 +119,7 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   // A WebSocket upgrade is a GET; its override headers and `_method` count like any request's.
   let methods = methodInterpretations(req, canon.query);
   let match = routes.rules.match(methods, canon.matchPaths);
-  const limits = { maxBytes: routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS };
+  const limits = inspectLimits(routes);
   let body: InspectedBody | null = null;
   if (req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths)) {
     // `_method` in a form body may turn this POST into a gated method (Rails, Laravel, Symfony...).
@@ -163,7 +167,7 @@ async function gate(
   const identity = await resolveIdentity(ctx, req);
   if (!identity) {
     if (match.anonymousAllowed) {
-      const inspected = body ?? (hasBody(req) ? await inspectBody(req, { maxBytes: ctx.routes.cfg.maxInspectBodyBytes, timeoutMs: INSPECT_TIMEOUT_MS }) : null);
+      const inspected = body ?? (hasBody(req) ? await inspectBody(req, inspectLimits(ctx.routes)) : null);
       if (!(await carriesCredentialParam(ctx, req, target, inspected))) {
         ctx.metrics.request('gated_allowed');
         forward(ctx, req, res, requestId, target, inspected, upgrade);

@@ -6,8 +6,8 @@ import type { GatewayConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { DatabaseClock } from './db-clock.js';
 import { PostgresStore, describeError, type PostgresStoreOptions } from './postgres.js';
-import { SchemaTooNewError, SqliteStore } from './sqlite.js';
-import { StoreUnavailableError, type Store } from './store.js';
+import { SqliteStore } from './sqlite.js';
+import { SchemaTooNewError, StoreUnavailableError, type Store } from './store.js';
 
 export interface OpenStoreOptions {
   /** SQLite: refuse a second gateway on the same data_dir (CLI commands pass false). */

@@ -13,8 +13,12 @@ import pg from 'pg';
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { FactorType } from '../config/types.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import { DISABLE_THRESHOLD, LOCKOUT_THRESHOLD, LOCKOUT_WINDOW_MS, SchemaTooNewError } from './sqlite.js';
 import {
+  DISABLE_THRESHOLD,
+  LOCKOUT_THRESHOLD,
+  LOCKOUT_WINDOW_MS,
+  SchemaTooNewError,
+  STORE_TIMEOUT_MS,
   StoreUnavailableError,
   auditEventOf,
   factorOf,
@@ -32,8 +36,6 @@ import {
   type TotpRecord,
 } from './store.js';
 
-/** SPEC §10: a store call unanswered after 5 s counts as unreachable. */
-export const STORE_TIMEOUT_MS = 5_000;
 /** Schema changes are serialised across instances by this transaction-level advisory lock ("Stepgate"). */
 const SCHEMA_LOCK_KEY = '6013542935891637349';
 /** Migrations may legitimately take longer than a request; they get their own, generous budget. */

@@ -7,6 +7,11 @@ import { join } from 'node:path';
 import type { FactorType } from '../config/types.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
+  DISABLE_THRESHOLD,
+  LOCKOUT_THRESHOLD,
+  LOCKOUT_WINDOW_MS,
+  SchemaTooNewError,
+  STORE_TIMEOUT_MS,
   StoreUnavailableError,
   auditEventOf,
   factorOf,
@@ -25,13 +30,6 @@ import {
 } from './store.js';
 import { processAlive } from '../util/process.js';
 
-/** SPEC §9.4: 5 failures within 15 minutes lock TOTP/recovery for 15 minutes; 100 in a row disable them. */
-export const LOCKOUT_WINDOW_MS = 15 * 60_000;
-export const LOCKOUT_THRESHOLD = 5;
-export const DISABLE_THRESHOLD = 100;
-
-/** SPEC §10: a store call unanswered after this long counts as unreachable. */
-const UNAVAILABLE_AFTER_MS = 5_000;
 /**
  * SQLite's own busy wait sleeps inside the (only) JavaScript thread, stalling every request of the
  * gateway, free paths included. So it waits only briefly; longer waits are async retries below.
@@ -39,7 +37,6 @@ const UNAVAILABLE_AFTER_MS = 5_000;
 const BUSY_SPIN_MS = 10;
 const BUSY_RETRY_MS = 25;
 
-export class SchemaTooNewError extends Error {}
 
 export interface SqliteStoreOptions {
   /** Refuse a second gateway on the same data_dir (CLI commands pass false and work alongside). */
@@ -66,7 +63,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       // Opening may wait for another process (a CLI command) to finish migrating: nothing is served yet.
-      db.pragma(`busy_timeout = ${UNAVAILABLE_AFTER_MS}`);
+      db.pragma(`busy_timeout = ${STORE_TIMEOUT_MS}`);
       migrate(db);
       db.pragma(`busy_timeout = ${BUSY_SPIN_MS}`);
       return new SqliteStore(db, lockFile);
@@ -83,7 +80,7 @@ export class SqliteStore implements Store {
    * "cannot answer now" error, it becomes StoreUnavailableError.
    */
   private async run<T>(fn: () => T): Promise<T> {
-    const deadline = Date.now() + UNAVAILABLE_AFTER_MS;
+    const deadline = Date.now() + STORE_TIMEOUT_MS;
     for (;;) {
       try {
         return fn();

@@ -85,6 +85,17 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** SPEC §9.4: 5 failures within 15 minutes lock TOTP/recovery for 15 minutes; 100 in a row disable them. */
+export const LOCKOUT_WINDOW_MS = 15 * 60_000;
+export const LOCKOUT_THRESHOLD = 5;
+export const DISABLE_THRESHOLD = 100;
+
+/** SPEC §10: a store call unanswered after this long counts as unreachable. */
+export const STORE_TIMEOUT_MS = 5_000;
+
+/** The database was migrated by a newer stepgate: refuse to start rather than guess. */
+export class SchemaTooNewError extends Error {}
+
 /** Thrown for anything that means "the store cannot answer now" → 503 STORE_UNAVAILABLE. */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
