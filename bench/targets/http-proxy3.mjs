@@ -5,6 +5,7 @@
 // Usage: UPSTREAM=http://127.0.0.1:PORT node bench/targets/http-proxy3.mjs
 import { Agent, createServer } from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
+import { serveUntilStopped } from '../lib/serve.mjs';
 
 const proxy = createProxyServer({
   target: process.env.UPSTREAM,
@@ -20,17 +21,4 @@ proxy.on('error', (_err, _req, res) => {
 
 const server = createServer((req, res) => proxy.web(req, res));
 
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address();
-  process.stdout.write(`READY ${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
-});
-
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+serveUntilStopped(server);

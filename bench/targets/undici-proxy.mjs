@@ -6,6 +6,7 @@
 // Usage: UPSTREAM=http://127.0.0.1:PORT node bench/targets/undici-proxy.mjs
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
+import { serveUntilStopped } from '../lib/serve.mjs';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host']);
 const pool = new Pool(process.env.UPSTREAM, { connections: 256, keepAliveTimeout: 10_000, bodyTimeout: 0 });
@@ -33,17 +34,4 @@ const server = createServer((req, res) => {
   );
 });
 
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address();
-  process.stdout.write(`READY ${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
-});
-
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  pool.destroy().finally(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+serveUntilStopped(server, () => pool.destroy());

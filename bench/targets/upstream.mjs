@@ -6,6 +6,7 @@
 // Usage: node bench/targets/upstream.mjs   (prints `READY {"url":...}` once listening; exits when
 // stdin closes or on SIGTERM, so it never outlives the bench runner)
 import { createServer } from 'node:http';
+import { serveUntilStopped } from '../lib/serve.mjs';
 
 const BODY = Buffer.from('x'.repeat(99) + '\n'); // 100 bytes
 const USERS = new Map([
@@ -29,17 +30,4 @@ const server = createServer((req, res) => {
 // Proxies keep their upstream connections for a long time; do not make them reconnect.
 server.keepAliveTimeout = 60_000;
 
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address();
-  process.stdout.write(`READY ${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
-});
-
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+serveUntilStopped(server);
