@@ -3,6 +3,7 @@
 import type { GatewayConfig, RoutesConfig } from './config/types.js';
 import type { Clock } from './clock.js';
 import type { Secrets } from './crypto/secrets.js';
+import type { GrantCache } from './grants/cache.js';
 import type { IdentitySource } from './identity/types.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -22,6 +23,8 @@ export interface GatewayContext {
   cfg: GatewayConfig;
   routes: RouteTable;
   store: Store;
+  /** The hot path's grant reads (see grants/cache.ts for what a cached grant may decide). */
+  grants: GrantCache;
   secrets: Secrets;
   identity: IdentitySource;
   forwarder: Forwarder;

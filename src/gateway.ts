@@ -7,6 +7,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig, HostPort } from './config/types.js';
 import type { GatewayContext, RouteTable } from './context.js';
 import { loadSecrets } from './crypto/secrets.js';
+import { GrantCache } from './grants/cache.js';
 import { createIdentitySource } from './identity/index.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -66,6 +67,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     cfg,
     routes: opts.routes,
     store,
+    grants: new GrantCache(store, cfg.grantCacheTtlMs, clock),
     secrets,
     identity,
     forwarder,

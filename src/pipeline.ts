@@ -178,7 +178,12 @@ async function gate(
   }
   const binding = sessionBinding(req.headers, identity, ctx.cfg.identity, ctx.cfg.publicOrigin, ctx.secrets);
   const now = ctx.clock.now();
-  const grant = binding.newGatewayCookie ? null : await ctx.store.getGrant(binding.keys);
+  // A `once` rule reads and consumes in the store; any other may allow on a recently read grant.
+  const grant = binding.newGatewayCookie
+    ? null
+    : match.once
+      ? await ctx.store.getGrant(binding.keys)
+      : await ctx.grants.find(binding.keys, (g) => grantSatisfies(g, identity.user, match, now));
   if (grantSatisfies(grant, identity.user, match, now) && (!match.once || (await ctx.store.consumeOnce(binding.keys, grant.verifiedAt)))) {
     ctx.metrics.request('gated_allowed');
     forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(identity.user, grant, match.name));

@@ -73,6 +73,8 @@ export interface GatewayConfig {
   adminListen: HostPort | null;
   trustProxy: string[];
   upstreamTimeoutMs: number;
+  /** How long a session's grant read from the store may be reused by this process (0: never). */
+  grantCacheTtlMs: number;
   identity: IdentityConfig;
   store: 'sqlite' | 'postgres';
   theme: ThemeConfig;

@@ -4,6 +4,7 @@
 import type { Dispatcher } from 'undici';
 import type { UpstreamIdentityConfig } from '../config/types.js';
 import type { Clock } from '../clock.js';
+import { ExpiringMap } from '../util/expiring-map.js';
 import { cookieOccurrences } from './cookies.js';
 import { AmbiguousIdentityError, IdentityUnavailableError, type Identity, type IdentityInput, type IdentitySource } from './types.js';
 
@@ -17,7 +18,7 @@ export interface IdentityStats {
 }
 
 export class UpstreamIdentitySource implements IdentitySource {
-  private readonly cache = new Map<string, { identity: Identity; expires: number }>();
+  private readonly cache = new ExpiringMap<Identity>(MAX_CACHE_ENTRIES);
   readonly stats: IdentityStats = { hits: 0, misses: 0 };
 
   constructor(
@@ -45,27 +46,15 @@ export class UpstreamIdentitySource implements IdentitySource {
   private async lookup(cookie: string | undefined, authorization: string | undefined): Promise<Identity | null> {
     const key = `${cookie ?? ''}\0${authorization ?? ''}`;
     const now = this.clock.now();
-    const cached = this.cache.get(key);
-    if (cached && cached.expires > now) {
+    const cached = this.cache.get(key, now);
+    if (cached) {
       this.stats.hits++;
-      return cached.identity;
+      return cached;
     }
     this.stats.misses++;
     const identity = await this.ask(cookie, authorization);
-    if (identity && this.cfg.cacheTtlMs > 0) {
-      if (this.cache.size >= MAX_CACHE_ENTRIES) this.evict(now);
-      this.cache.set(key, { identity, expires: now + this.cfg.cacheTtlMs });
-    }
+    if (identity && this.cfg.cacheTtlMs > 0) this.cache.set(key, identity, now + this.cfg.cacheTtlMs, now);
     return identity;
-  }
-
-  private evict(now: number): void {
-    for (const [k, v] of this.cache) if (v.expires <= now) this.cache.delete(k);
-    // Still full: drop the oldest entries (Map keeps insertion order).
-    for (const k of this.cache.keys()) {
-      if (this.cache.size < MAX_CACHE_ENTRIES) break;
-      this.cache.delete(k);
-    }
   }
 
   private async ask(cookie: string | undefined, authorization: string | undefined): Promise<Identity | null> {

@@ -94,6 +94,7 @@ const API: Record<string, Record<string, Handler>> = {
     POST: jsonPost(async (ctx, req, res, requestId) => {
       const caller = await resolveCaller(ctx, req, res);
       await ctx.store.deleteGrant(caller.sessionKeys);
+      ctx.grants.forget(caller.sessionKeys);
       return {};
     }),
   },

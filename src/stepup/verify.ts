@@ -81,6 +81,7 @@ export async function grant(ctx: GatewayContext, req: IncomingMessage, requestId
   }
   const [primary, ...stale] = caller.sessionKeys;
   await ctx.store.putGrant(primary!, { user, factor, verifiedAt: now, onceConsumed: false }, stale);
+  ctx.grants.forget(caller.sessionKeys);
   await ctx.store.recordSuccess(user, factor);
   await audit(ctx, req, requestId, { user, event: 'verify', factor, outcome: 'success' });
   return {

@@ -90,6 +90,7 @@ describe('gateway.yaml', () => {
       adminListen: { host: '127.0.0.1', port: 9090 },
       trustProxy: [],
       upstreamTimeoutMs: 30_000,
+      grantCacheTtlMs: 1_000,
       identity: {
         source: 'upstream',
         sessionCookies: [],
@@ -120,6 +121,12 @@ describe('gateway.yaml', () => {
       ...gateway(MINIMAL),
       file: fixture('gateway-minimal.yaml'),
     });
+  });
+
+  it('reads grant_cache_ttl as a duration; 0s turns the cache off, a negative value is an error', () => {
+    expect(gateway(`${MINIMAL}grant_cache_ttl: 0s\n`).grantCacheTtlMs).toBe(0);
+    expect(gateway(`${MINIMAL}grant_cache_ttl: 5s\n`).grantCacheTtlMs).toBe(5_000);
+    expect(() => gateway(`${MINIMAL}grant_cache_ttl: -1s\n`)).toThrow(/grant_cache_ttl/);
   });
 
   it('loads the full SPEC example, normalising what it can', () => {

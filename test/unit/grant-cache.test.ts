@@ -1,0 +1,113 @@
+// The hot path's grant cache (src/grants/cache.ts) against a real SQLite store: what a cached grant
+// may decide (only "allow", only within the TTL), and that local changes are seen at once.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GrantCache } from '../../src/grants/cache.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { GrantRecord } from '../../src/store/store.js';
+import { ExpiringMap } from '../../src/util/expiring-map.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+const KEYS = ['session-key-primary', 'session-key-old-secret'];
+const TTL = 1_000;
+
+let dir: string;
+let store: SqliteStore;
+let clock: { now(): number; t: number };
+let reads: number;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'stepgate-grant-cache-'));
+  store = SqliteStore.open(dir, { exclusive: false });
+  clock = { t: T0, now: () => clock.t };
+  reads = 0;
+  // Count the store reads the cache makes, so "served from memory" is an observed fact.
+  const getGrant = store.getGrant.bind(store);
+  store.getGrant = (keys: string[]) => {
+    reads++;
+    return getGrant(keys);
+  };
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const grant = (factor: GrantRecord['factor'], verifiedAt: number): GrantRecord => ({ user: 'alice', factor, verifiedAt, onceConsumed: false });
+const anyGrant = () => true;
+
+describe('GrantCache', () => {
+  it('serves a grant it read within the TTL from memory, and reads the store again after it', async () => {
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    const cache = new GrantCache(store, TTL, clock);
+    expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'totp' });
+    // Ended elsewhere (the CLI, another instance): within the TTL the read is reused...
+    await store.deleteGrant(KEYS);
+    clock.t += TTL - 1;
+    expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'totp' });
+    expect(reads).toBe(1);
+    // ...and not one millisecond longer.
+    clock.t += 1;
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    expect(reads).toBe(2);
+  });
+
+  it('reads the store again when the cached grant does not satisfy the rule (a newer verification elsewhere)', async () => {
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    const cache = new GrantCache(store, TTL, clock);
+    await cache.find(KEYS, anyGrant);
+    await store.putGrant(KEYS[0]!, grant('passkey', T0 + 10), []);
+    const wantsPasskey = (g: GrantRecord) => g.factor === 'passkey';
+    expect(await cache.find(KEYS, wantsPasskey)).toMatchObject({ factor: 'passkey', verifiedAt: T0 + 10 });
+    expect(reads).toBe(2);
+  });
+
+  it('never remembers an absent grant: a verification is seen on the next request', async () => {
+    const cache = new GrantCache(store, TTL, clock);
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'totp' });
+  });
+
+  it('forget() drops the entry at once (this process ended or replaced the grant)', async () => {
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    const cache = new GrantCache(store, TTL, clock);
+    await cache.find(KEYS, anyGrant);
+    await store.deleteGrant(KEYS);
+    cache.forget(KEYS);
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+  });
+
+  it('with a TTL of 0 every request reads the store', async () => {
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    const cache = new GrantCache(store, 0, clock);
+    await cache.find(KEYS, anyGrant);
+    await store.deleteGrant(KEYS);
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    expect(reads).toBe(2);
+  });
+});
+
+describe('ExpiringMap', () => {
+  it('stays within its bound: expired entries go first, then the oldest', () => {
+    const map = new ExpiringMap<number>(3);
+    map.set('expired', 0, 10, 0);
+    map.set('old', 1, 100, 0);
+    map.set('mid', 2, 100, 0);
+    map.set('new', 3, 100, 20); // full: 'expired' (until 10 <= now 20) is dropped
+    expect([map.get('expired', 20), map.get('old', 20), map.get('mid', 20), map.get('new', 20)]).toEqual([undefined, 1, 2, 3]);
+    map.set('newest', 4, 100, 20); // full, nothing expired: the oldest ('old') is dropped
+    expect([map.get('old', 20), map.get('mid', 20), map.get('new', 20), map.get('newest', 20)]).toEqual([undefined, 2, 3, 4]);
+    map.set('mid', 5, 100, 20); // replacing an entry evicts nothing
+    expect([map.get('mid', 20), map.get('new', 20), map.get('newest', 20)]).toEqual([5, 3, 4]);
+  });
+
+  it('does not return an entry once its time is up', () => {
+    const map = new ExpiringMap<string>(10);
+    map.set('k', 'v', 100, 0);
+    expect(map.get('k', 99)).toBe('v');
+    expect(map.get('k', 100)).toBeUndefined();
+  });
+});
