@@ -168,10 +168,13 @@ async function runSize(n) {
   return result;
 }
 
-if (sizeArg >= 0) {
+// Imported (the config tests reuse routesYaml): define, run nothing.
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
+
+if (isMain && sizeArg >= 0) {
   const n = Number(argv[sizeArg + 1]);
   console.log(JSON.stringify(await runSize(n)));
-} else {
+} else if (isMain) {
   // One fresh process per size, so no size inherits another's JIT state or heap.
   const self = fileURLToPath(import.meta.url);
   const hasTaskset = spawnSync('taskset', ['--version']).status === 0;

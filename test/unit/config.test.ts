@@ -7,8 +7,11 @@ import {
   loadRoutesConfig,
   parseGatewayConfig,
   parseRoutesConfig,
+  readRoutesWithPositions,
   resolveConfigPaths,
 } from '../../src/config/load.js';
+import { readFileSync } from 'node:fs';
+import { routesYaml } from '../../bench/rules.mjs';
 import { formatDuration, parseDuration, parseSize } from '../../src/config/units.js';
 
 const fixture = (name: string) => `test/fixtures/config/${name}`;
@@ -364,6 +367,49 @@ describe('gateway.yaml', () => {
 });
 
 describe('routes.yaml', () => {
+  // parseRoutesConfig reads with js-yaml and falls back to `yaml` (which keeps positions) for any
+  // file with a problem; a file both accept must mean exactly the same, positions included.
+  const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown; // reads the lazy `pos` getters too
+  const WHEN_RULES = `rules:
+  - name: delete-user
+    match: POST /admin.php
+    when:
+      param: { action: [delete_user, "remove*"] }
+  - name: json-role
+    match: ["PATCH /api/users/:id", 'PUT /api/users/:id']
+    factors: [passkey]
+    when: { json: { /role: [admin, "owner"] } }
+    max_age: 90s
+  - name: anon
+    match: "GET /x/%7Euser/caf%C3%A9"
+    anonymous: allow
+    once: false
+`;
+  it.each([
+    ['the SPEC example', readFileSync(fixture('routes-spec.yaml'), 'utf8')],
+    ['the shipped config/routes.yaml', readFileSync('config/routes.yaml', 'utf8')],
+    ['when conditions, flow style, quoting, escapes', WHEN_RULES],
+    ['1,000 generated rules (the benchmark\'s)', routesYaml(1_000)],
+  ])('reads %s exactly like the position-keeping parser', (_name, text) => {
+    expect(plain(parseRoutesConfig(text, 'routes.yaml'))).toEqual(plain(readRoutesWithPositions(text, 'routes.yaml')));
+  });
+
+  it('still accepts YAML aliases (read by the parser that bounds their expansion)', () => {
+    const c = routes(`defaults: { max_age: 5m }
+rules:
+  - name: a
+    match: POST /a
+    factors: &strong [passkey]
+  - name: b
+    match: POST /b
+    factors: *strong
+`);
+    expect(c.rules.map((r) => [r.name, r.factors, r.pos.line])).toEqual([
+      ['a', ['passkey'], 3],
+      ['b', ['passkey'], 6],
+    ]);
+  });
+
   it('loads the SPEC example with defaults and positions', () => {
     const file = fixture('routes-spec.yaml');
     const c = loadRoutesConfig(file);
