@@ -1,20 +1,18 @@
 // The answer to a gated request without a valid grant (SPEC §5): a 403 JSON challenge for scripts
 // and API clients, a 303 to the verify page for browser navigations, an HTML page for form posts.
 // Every variant carries X-Stepgate-Challenge: 1 and Cache-Control: no-store, and names a
-// single-use ticket bound to the user and session of the challenged request.
-import { randomBytes } from 'node:crypto';
+// single-use ticket bound to the user and session of the challenged request: sealed
+// (stepup/ticket.ts), so a challenge writes nothing to the store.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayContext } from '../context.js';
 import type { FactorType } from '../config/types.js';
 import type { RuleMatch } from '../rules/match.js';
-import { ticketHash } from '../stepup/caller.js';
 import { verifyPage } from '../stepup/pages.js';
 import { safeReturnTo } from '../stepup/return-to.js';
 import { fromPublicOrigin, STASH_MAX_BYTES, stashSubmission } from '../stepup/stash.js';
 import { inspectBody, type InspectedBody } from './body.js';
 import { sendHtml } from '../stepup/http.js';
-
-const TICKET_TTL_MS = 5 * 60_000;
+import { sealTicket } from '../stepup/ticket.js';
 
 export interface ChallengeInput {
   requestId: string;
@@ -112,8 +110,7 @@ function refererPath(referer: string, publicOrigin: string): string {
 }
 
 export async function sendChallenge(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, c: ChallengeInput): Promise<void> {
-  const ticket = randomBytes(24).toString('base64url');
-  await ctx.store.createTicket(ticketHash(ctx, ticket), { user: c.user, sessionKey: c.sessionKey, rule: c.match.name, expiresAt: ctx.clock.now() + TICKET_TTL_MS });
+  const ticket = sealTicket(ctx.secrets, { user: c.user, sessionKey: c.sessionKey, rule: c.match.name }, ctx.clock.now());
   const prefix = ctx.cfg.prefix;
   const verifyUrl = `${prefix}/verify?rule=${encodeURIComponent(c.match.name)}&ticket=${ticket}&return_to=${encodeURIComponent(c.target)}`;
   const maxAge = Math.floor(c.match.maxAgeMs / 1000);

@@ -75,8 +75,8 @@ export async function verifyRecovery(ctx: GatewayContext, req: IncomingMessage, 
 export async function grant(ctx: GatewayContext, req: IncomingMessage, requestId: string, caller: Caller, factor: FactorType): Promise<VerifiedGrant> {
   const now = ctx.clock.now();
   const user = caller.identity.user;
-  if (caller.ticketHashes && !(await ctx.store.consumeTicket(caller.ticketHashes, now))) {
-    // Another request spent the ticket between our lookup and now.
+  if (caller.ticket && !(await ctx.store.spendTicket(caller.ticket.idHash, caller.ticket.expiresAt, now))) {
+    // Another request spent the ticket between our lookup and now (or it expired meanwhile).
     throw new GatewayError('AUTH_REQUIRED', 'The verification link was already used. Retry the action.');
   }
   const [primary, ...stale] = caller.sessionKeys;

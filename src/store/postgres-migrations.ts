@@ -3,8 +3,8 @@
 // (sqlite-migrations.ts), with `username` for SQLite's `user` (a reserved word here), BIGINT epoch
 // milliseconds for times, BYTEA for blobs and real booleans. Plain SQL only: no extension, no
 // superuser, nothing outside the database's `public` schema, so a role that merely owns its
-// database can run it. Session keys, ticket ids, invite and recovery codes are stored only as
-// HMACs; TOTP secrets only encrypted (SPEC §9.2, §9.6).
+// database can run it. Session keys, invite and recovery codes are stored only as HMACs, spent
+// challenge tickets only as hashes; TOTP secrets only encrypted (SPEC §9.2, §9.6).
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE factors (
@@ -121,5 +121,16 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_username_at ON audit (username, at);
   CREATE INDEX audit_at ON audit (at);
+  `,
+  // 2: challenge tickets are sealed tokens (stepup/ticket.ts) that a challenge no longer writes;
+  // only the hashes of spent ones are kept, until they expire. Tickets issued before stop working
+  // (their user retries the action).
+  `
+  CREATE TABLE spent_tickets (
+    id_hash TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX spent_tickets_expires_at ON spent_tickets (expires_at);
+  DROP TABLE tickets;
   `,
 ];

@@ -32,7 +32,6 @@ import {
   type PasskeyRecord,
   type StashRecord,
   type Store,
-  type TicketRecord,
   type TotpRecord,
 } from './store.js';
 
@@ -454,28 +453,18 @@ export class PostgresStore implements Store {
     });
   }
 
-  createTicket(idHash: string, t: TicketRecord): Promise<void> {
-    return this.run(async () => {
-      await this.query('INSERT INTO tickets (id_hash, username, session_key, rule, expires_at) VALUES ($1, $2, $3, $4, $5)', [idHash, t.user, t.sessionKey, t.rule, t.expiresAt]);
-    });
+  isTicketSpent(idHash: string): Promise<boolean> {
+    return this.run(async () => (await this.query('SELECT 1 FROM spent_tickets WHERE id_hash = $1', [idHash])).rowCount === 1);
   }
 
-  getTicket(idHashes: string[], now: number): Promise<TicketRecord | null> {
+  spendTicket(idHash: string, expiresAt: number, now: number): Promise<boolean> {
     return this.run(async () => {
-      const row = (
-        await this.query(
-          'SELECT username, session_key, rule, expires_at FROM tickets WHERE id_hash = ANY($1::text[]) AND used_at IS NULL AND expires_at > $2 ORDER BY array_position($1::text[], id_hash) LIMIT 1',
-          [idHashes, now],
-        )
-      ).rows[0];
-      return row ? { user: row.username as string, sessionKey: row.session_key as string, rule: row.rule as string, expiresAt: row.expires_at as number } : null;
-    });
-  }
-
-  consumeTicket(idHashes: string[], now: number): Promise<boolean> {
-    return this.run(async () => {
-      const res = await this.query('UPDATE tickets SET used_at = $2 WHERE id_hash = ANY($1::text[]) AND used_at IS NULL AND expires_at > $2 RETURNING id_hash', [idHashes, now]);
-      return (res.rowCount ?? 0) > 0;
+      // Of two instances spending the same ticket, the second waits for the first's row, then inserts nothing.
+      const res = await this.query(
+        'INSERT INTO spent_tickets (id_hash, expires_at) SELECT $1::text, $2::bigint WHERE $2::bigint > $3::bigint ON CONFLICT (id_hash) DO NOTHING',
+        [idHash, expiresAt, now],
+      );
+      return res.rowCount === 1;
     });
   }
 
@@ -536,7 +525,6 @@ export class PostgresStore implements Store {
                 fl AS (DELETE FROM failures WHERE username = $1),
                 l AS (DELETE FROM lockouts WHERE username = $1),
                 g AS (DELETE FROM grants WHERE username = $1),
-                t AS (DELETE FROM tickets WHERE username = $1),
                 w AS (DELETE FROM webauthn_challenges WHERE username = $1),
                 s AS (DELETE FROM stashes WHERE username = $1)
            INSERT INTO invite_only_users (username) VALUES ($1) ON CONFLICT (username) DO NOTHING`,
@@ -567,7 +555,7 @@ export class PostgresStore implements Store {
   sweep(now: number): Promise<void> {
     return this.run(async () => {
       await this.query(
-        `WITH t AS (DELETE FROM tickets WHERE expires_at <= $1),
+        `WITH t AS (DELETE FROM spent_tickets WHERE expires_at <= $1),
               f AS (DELETE FROM failures WHERE at <= $2),
               i AS (DELETE FROM invites WHERE expires_at <= $1),
               s AS (DELETE FROM stashes WHERE expires_at <= $1)

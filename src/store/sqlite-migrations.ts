@@ -1,6 +1,6 @@
 // Schema history of the SQLite store. Append only: each entry upgrades from the previous
-// version (PRAGMA user_version). Session keys, ticket ids, invite and recovery codes are stored
-// only as HMACs; TOTP secrets only encrypted (SPEC §9.2, §9.6).
+// version (PRAGMA user_version). Session keys, invite and recovery codes are stored only as HMACs,
+// spent challenge tickets only as hashes; TOTP secrets only encrypted (SPEC §9.2, §9.6).
 export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE factors (
@@ -123,5 +123,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     payload_enc BLOB NOT NULL,
     expires_at INTEGER NOT NULL
   );
+  `,
+  // 4: challenge tickets are sealed tokens (stepup/ticket.ts) that a challenge no longer writes;
+  // only the hashes of spent ones are kept, until they expire. Tickets issued before stop working
+  // (their user retries the action).
+  `
+  CREATE TABLE spent_tickets (
+    id_hash TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX spent_tickets_expires_at ON spent_tickets (expires_at);
+  DROP TABLE tickets;
   `,
 ];

@@ -25,7 +25,6 @@ import {
   type PasskeyRecord,
   type StashRecord,
   type Store,
-  type TicketRecord,
   type TotpRecord,
 } from './store.js';
 import { processAlive } from '../util/process.js';
@@ -316,27 +315,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  createTicket(idHash: string, t: TicketRecord): Promise<void> {
-    return this.run(() => {
-      this.stmt('INSERT INTO tickets (id_hash, user, session_key, rule, expires_at) VALUES (?, ?, ?, ?, ?)').run(idHash, t.user, t.sessionKey, t.rule, t.expiresAt);
-    });
+  isTicketSpent(idHash: string): Promise<boolean> {
+    return this.run(() => this.stmt('SELECT 1 FROM spent_tickets WHERE id_hash = ?').get(idHash) !== undefined);
   }
 
-  getTicket(idHashes: string[], now: number): Promise<TicketRecord | null> {
+  spendTicket(idHash: string, expiresAt: number, now: number): Promise<boolean> {
     return this.run(() => {
-      const get = this.stmt('SELECT user, session_key, rule, expires_at FROM tickets WHERE id_hash = ? AND used_at IS NULL AND expires_at > ?');
-      for (const h of idHashes) {
-        const row = get.get(h, now) as Row | undefined;
-        if (row) return { user: row.user as string, sessionKey: row.session_key as string, rule: row.rule as string, expiresAt: row.expires_at as number };
-      }
-      return null;
-    });
-  }
-
-  consumeTicket(idHashes: string[], now: number): Promise<boolean> {
-    return this.run(() => {
-      const use = this.stmt('UPDATE tickets SET used_at = ? WHERE id_hash = ? AND used_at IS NULL AND expires_at > ?');
-      return idHashes.some((h) => use.run(now, h, now).changes === 1);
+      // An expired ticket inserts nothing (and SQLite needs that WHERE to parse the ON CONFLICT of an INSERT … SELECT).
+      const spend = this.stmt('INSERT INTO spent_tickets (id_hash, expires_at) SELECT @idHash, @expiresAt WHERE @expiresAt > @now ON CONFLICT (id_hash) DO NOTHING');
+      return spend.run({ idHash, expiresAt, now }).changes === 1;
     });
   }
 
@@ -386,7 +373,7 @@ export class SqliteStore implements Store {
   resetUser(user: string): Promise<void> {
     return this.run(() =>
       this.db.transaction(() => {
-        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'tickets', 'webauthn_challenges', 'stashes']) {
+        for (const table of ['factors', 'pending_totp', 'recovery_codes', 'failures', 'lockouts', 'grants', 'webauthn_challenges', 'stashes']) {
           this.db.prepare(`DELETE FROM ${table} WHERE user = ?`).run(user);
         }
         this.stmt('INSERT OR IGNORE INTO invite_only_users (user) VALUES (?)').run(user);
@@ -409,7 +396,7 @@ export class SqliteStore implements Store {
 
   sweep(now: number): Promise<void> {
     return this.run(() => {
-      this.stmt('DELETE FROM tickets WHERE expires_at <= ?').run(now);
+      this.stmt('DELETE FROM spent_tickets WHERE expires_at <= ?').run(now);
       this.stmt('DELETE FROM failures WHERE at <= ?').run(now - LOCKOUT_WINDOW_MS);
       this.stmt('DELETE FROM invites WHERE expires_at <= ?').run(now);
       this.stmt('DELETE FROM webauthn_challenges WHERE expires_at <= ?').run(now);

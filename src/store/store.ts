@@ -44,13 +44,6 @@ export interface GrantRecord {
   onceConsumed: boolean;
 }
 
-export interface TicketRecord {
-  user: string;
-  sessionKey: string;
-  rule: string;
-  expiresAt: number;
-}
-
 export interface StashRecord {
   user: string;
   sessionKey: string;
@@ -154,10 +147,10 @@ export interface Store {
   consumeOnce(sessionKeys: string[], verifiedAt: number): Promise<boolean>;
   deleteGrant(sessionKeys: string[]): Promise<void>;
 
-  createTicket(idHash: string, ticket: TicketRecord): Promise<void>;
-  getTicket(idHashes: string[], now: number): Promise<TicketRecord | null>;
-  /** True for exactly one caller. */
-  consumeTicket(idHashes: string[], now: number): Promise<boolean>;
+  /** Challenge tickets are sealed (stepup/ticket.ts), never stored: only spent ones are, by hash. */
+  isTicketSpent(idHash: string): Promise<boolean>;
+  /** Records the ticket as spent unless it already is or has expired: true for exactly one caller. */
+  spendTicket(idHash: string, expiresAt: number, now: number): Promise<boolean>;
 
   createStash(idHash: string, stash: StashRecord): Promise<void>;
   /** Takes (and deletes) the stash if it belongs to this user and session and has not expired: one use. */
@@ -175,7 +168,7 @@ export interface Store {
   audit(event: AuditEvent): Promise<void>;
   listAudit(query: AuditQuery): Promise<AuditEvent[]>;
 
-  /** Removes expired tickets and old failure rows. */
+  /** Removes what expired (spent tickets, invites, challenges, stashes) and old failure rows. */
   sweep(now: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -169,39 +169,41 @@ describe('the SQLite store locked by another connection (BEGIN EXCLUSIVE) → 50
   /** How long a free request took while a gated one waited on the locked store (measured in the first test). */
   let freeDuringLockMs = -1;
 
-  it('a gated request (its challenge needs a write), a verify call and a once-rule use answer 503 within ~5–6 s; then it recovers', async () => {
+  it('a verify call and a once-rule use (they need a write) answer 503 within ~5–6 s, a challenge (it needs none) 403 at once; then it recovers', async () => {
     const cookie = signIn(t, 'alice');
     const secret = await enrolTotp(t, cookie);
-    // A challenge now warms the identity cache: under the lock the gated request goes straight to the store.
+    // A challenge now warms the identity cache: under the lock the calls go straight to the store.
     expect((await hit(t, 'PATCH', '/internal/org/acme/billing', cookie, '{}')).status).toBe(403);
     const seenBefore = t.upstream.appRequests().length;
     takeLock();
 
-    // A free request from another process (this one is the gateway's), sent 300 ms after the gated
-    // one, while that one waits on the store.
+    // A free request from another process (this one is the gateway's), sent 300 ms after the
+    // verify call, while that one waits on the store.
     const other = await clientInAnotherProcess(`${t.url}/free/during-lock`, 300);
     other.go();
-    const gated = await hit(t, 'PATCH', '/internal/org/acme/billing', cookie, '{}');
+    const started = Date.now();
+    const verify = await call(t, '/verify/totp', cookie, { code: oathtool(secret, t.clock.now()) });
+    const verifyMs = Date.now() - started;
     const free = await other.result;
-    expect(gated.status).toBe(503);
-    expect(JSON.parse(gated.body)).toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    expect(gated.ms).toBeGreaterThanOrEqual(4_500);
-    expect(gated.ms).toBeLessThan(6_500);
+    expect(verify.status).toBe(503);
+    expect(verify.body.code).toBe('STORE_UNAVAILABLE');
+    expect(verifyMs).toBeGreaterThanOrEqual(4_500);
+    expect(verifyMs).toBeLessThan(6_500);
     expect(free.status).toBe(200);
     freeDuringLockMs = free.ms;
 
-    const started = Date.now();
-    const verify = await call(t, '/verify/totp', cookie, { code: oathtool(secret, t.clock.now()) });
-    expect(verify.status).toBe(503);
-    expect(verify.body.code).toBe('STORE_UNAVAILABLE');
-    expect(Date.now() - started).toBeLessThan(6_500);
+    // The reads of a gated request pass a writer's lock (WAL) and its sealed ticket is no write.
+    const gated = await hit(t, 'PATCH', '/internal/org/acme/billing', cookie, '{}');
+    expect(gated.status).toBe(403);
+    expect(gated.ms).toBeLessThan(1_500);
     expect(t.upstream.appRequests().length).toBe(seenBefore + 1); // the free request only
     await expectServesFreePath(t);
 
     lock!.exec('ROLLBACK');
-    // Recovered by itself: the challenge is issued, and the same code (never spent) verifies.
-    expect((await hit(t, 'PATCH', '/internal/org/acme/billing', cookie, '{}')).status).toBe(403);
-    expect((await call(t, '/verify/totp', cookie, { code: oathtool(secret, t.clock.now()) })).status).toBe(200);
+    // Recovered by itself: the same code (never spent) verifies, through the ticket issued under the lock.
+    const ticket = new URL(JSON.parse(gated.body).verifyUrl as string, 'http://x').searchParams.get('ticket');
+    expect((await call(t, '/verify/totp', '', { code: oathtool(secret, t.clock.now()), ticket })).status).toBe(200);
+    expect((await hit(t, 'PATCH', '/internal/org/acme/billing', cookie, '{}')).status).toBe(200);
     t.clock.advance(30_000);
 
     // With a grant, a once rule must record the use before forwarding: locked → 503, not forwarded.

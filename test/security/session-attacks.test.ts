@@ -1,10 +1,15 @@
 // Header and session attacks on grants and on the gateway's own UI/API (SPEC §5, §8, §9.2), beyond
 // what test/integration/stepup-flow.test.ts already shows (another session or user has no grant,
 // grant/end, a bearer client's ticket): confused cookies, a session that changes owner, logout,
-// tickets presented by another user or twice, open redirects through `return_to`, cross-origin
-// (CSRF) calls to every JSON endpoint, the `text/plain` CSRF content type, and framing.
+// tickets presented by another user or twice, expired, tampered with or sealed under another
+// secret (and a challenge that writes nothing to the store), open redirects through `return_to`,
+// cross-origin (CSRF) calls to every JSON endpoint, the `text/plain` CSRF content type, and framing.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { Secrets } from '../../src/crypto/secrets.js';
+import { openTicket, sealTicket } from '../../src/stepup/ticket.js';
 import { oathtool, signIn, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const ORIGIN = 'http://localhost:8080';
@@ -154,22 +159,32 @@ describe('challenge tickets (SPEC §5)', () => {
   let alice: string;
   let bob: string;
   let aliceSecret: string;
+  let aliceRecovery: string[];
   let bobSecret: string;
   beforeAll(async () => {
     alice = signIn(t, 'ticket-alice');
     bob = signIn(t, 'ticket-bob');
-    aliceSecret = (await enrol(alice)).secret;
+    ({ secret: aliceSecret, recoveryCodes: aliceRecovery } = await enrol(alice));
     bobSecret = (await enrol(bob)).secret;
   });
 
+  /** After a refused ticket: nobody holds a grant, and the app never saw the gated request. */
+  async function expectNothingGranted(appCallsBefore: number): Promise<void> {
+    expect((await status(alice)).grant).toBeNull();
+    expect((await status(bob)).grant).toBeNull();
+    expect((await billing(alice)).status).toBe(403);
+    expect((await billing(bob)).status).toBe(403);
+    expect(appBillingCalls()).toBe(appCallsBefore);
+  }
+
   it("user B presenting A's ticket with B's own code: refused, no grant for anyone", async () => {
+    const before = appBillingCalls();
     const ticket = await ticketFor(alice);
     const bobsCode = oathtool(bobSecret, t.clock.now());
     const res = await api('/api/verify/totp', { cookie: bob, body: { code: bobsCode, ticket } });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('INVALID_CODE');
-    expect((await status(alice)).grant).toBeNull();
-    expect((await status(bob)).grant).toBeNull();
+    await expectNothingGranted(before);
     // Bob's step was not spent by that attempt (it was checked against Alice's secret).
     expect((await api('/api/verify/totp', { cookie: bob, body: { code: bobsCode } })).status).toBe(200);
     await api('/api/grant/end', { cookie: bob, body: {} });
@@ -190,6 +205,7 @@ describe('challenge tickets (SPEC §5)', () => {
     const ticket = await ticketFor(alice);
     expect((await verify('', aliceSecret, { ticket })).status).toBe(200);
     await api('/api/grant/end', { cookie: alice, body: {} });
+    const before = appBillingCalls();
     const again = await verify('', aliceSecret, { ticket });
     expect(again.status).toBe(401);
     expect(again.body.code).toBe('AUTH_REQUIRED');
@@ -198,17 +214,85 @@ describe('challenge tickets (SPEC §5)', () => {
     expect(page.status).toBe(401);
     expect(page.headers.location).toBeUndefined();
     t.clock.advance(30_000);
-    expect((await status(alice)).grant).toBeNull();
+    await expectNothingGranted(before);
+  });
+
+  it('two verifications racing on one ticket: exactly one is granted', async () => {
+    const ticket = await ticketFor(alice);
+    // Two good recovery codes, so only the ticket can tell the two verifications apart.
+    const answers = await Promise.all(aliceRecovery.splice(0, 2).map((code) => api('/api/verify/recovery', { body: { code, ticket } })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 401]);
+    await api('/api/grant/end', { cookie: alice, body: {} });
   });
 
   it('a ticket expires after 5 minutes; a forged or malformed one names no session', async () => {
+    const before = appBillingCalls();
     const ticket = await ticketFor(alice);
     t.clock.advance(5 * MIN);
-    expect((await verify('', aliceSecret, { ticket })).status).toBe(401);
+    const expired = await verify('', aliceSecret, { ticket });
+    expect(expired.status).toBe(401);
+    expect(expired.body).toMatchObject({ code: 'AUTH_REQUIRED', message: 'The verification link expired. Retry the action to get a new one.' });
     expect((await verify('', aliceSecret, { ticket: 'A'.repeat(32) })).status).toBe(401);
     expect((await verify('', aliceSecret, { ticket: '../../etc' })).status).toBe(400);
     expect((await verify('', aliceSecret, { ticket: { $ne: null } })).status).toBe(400);
-    expect((await status(alice)).grant).toBeNull();
+    expect((await verify('', aliceSecret, { ticket: 'A'.repeat(1025) })).status).toBe(400);
+    await expectNothingGranted(before);
+    // Just before the 5 minutes are up it still works.
+    const fresh = await ticketFor(alice);
+    t.clock.advance(5 * MIN - 1);
+    expect((await verify('', aliceSecret, { ticket: fresh })).status).toBe(200);
+    await api('/api/grant/end', { cookie: alice, body: {} });
+  });
+
+  it('a tampered ticket (any one character changed) names no session', async () => {
+    const before = appBillingCalls();
+    const ticket = await ticketFor(alice);
+    const code = oathtool(aliceSecret, t.clock.now());
+    const flip = (c: string) => (c === 'A' ? 'B' : 'A');
+    for (let i = 0; i < ticket.length; i++) {
+      const tampered = ticket.slice(0, i) + flip(ticket[i]!) + ticket.slice(i + 1);
+      const res = await api('/api/verify/totp', { body: { code, ticket: tampered } });
+      expect(res.status, `position ${i}`).toBe(401);
+      expect(res.body.code).toBe('AUTH_REQUIRED');
+    }
+    await expectNothingGranted(before);
+    // The original was never spent by those attempts.
+    expect((await api('/api/verify/totp', { body: { code, ticket } })).status).toBe(200);
+    t.clock.advance(30_000);
+    await api('/api/grant/end', { cookie: alice, body: {} });
+  });
+
+  it('a ticket sealed under another STEPGATE_SECRET names no session, even with the right claims', async () => {
+    const before = appBillingCalls();
+    const real = await ticketFor(alice);
+    const claims = openTicket(t.gw.ctx.secrets, real, t.clock.now())!;
+    expect(claims.user).toBe('ticket-alice');
+    const forged = sealTicket(new Secrets([Buffer.alloc(32, 9)]), claims, t.clock.now());
+    const res = await verify('', aliceSecret, { ticket: forged });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('AUTH_REQUIRED');
+    await expectNothingGranted(before);
+  });
+
+  it('a challenge writes nothing to the store: row counts stay the same over 300 403s', async () => {
+    const db = new Database(join(t.dataDir, 'stepgate.db'), { readonly: true, fileMustExist: true });
+    try {
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
+      const counts = () => Object.fromEntries(tables.map((name) => [name, (db.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number }).n]));
+      const before = counts();
+      const sessions = [alice, bob, signIn(t, 'ticket-carol')];
+      for (let i = 0; i < 300; i++) {
+        const cookie = sessions[i % sessions.length]!;
+        expect((await billing(cookie)).status).toBe(403);
+      }
+      expect(counts()).toEqual(before);
+      // This reader sees the gateway's writes: spending a ticket is one row.
+      expect((await verify('', aliceSecret, { ticket: await ticketFor(alice) })).status).toBe(200);
+      expect(counts().spent_tickets).toBe(before.spent_tickets! + 1);
+      await api('/api/grant/end', { cookie: alice, body: {} });
+    } finally {
+      db.close();
+    }
   });
 });
 

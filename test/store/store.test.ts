@@ -13,7 +13,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { parseGatewayConfig } from '../../src/config/load.js';
 import { DatabaseClock } from '../../src/store/db-clock.js';
 import { openStore } from '../../src/store/open.js';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { DISABLE_THRESHOLD, LOCKOUT_WINDOW_MS, SchemaTooNewError } from '../../src/store/store.js';
 import { StoreUnavailableError, type AuditEvent, type NewPasskey, type Store } from '../../src/store/store.js';
@@ -36,9 +38,18 @@ interface Opened {
   cleanup(): Promise<void>;
 }
 
+/** Data an older stepgate left behind. */
+interface Legacy {
+  open(): Promise<Store>;
+  tables(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
 interface Backend {
   name: string;
   setup(): Opened | Promise<Opened>;
+  /** Data at the last schema that stored every challenge ticket, holding one open ticket. */
+  withStoredTickets(): Promise<Legacy>;
 }
 
 const sqlite: Backend = {
@@ -68,6 +79,34 @@ const sqlite: Backend = {
       },
       async cleanup() {
         for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  async withStoredTickets() {
+    const dir = mkdtempSync(join(tmpdir(), 'stepgate-store-'));
+    const file = join(dir, 'stepgate.db');
+    const db = new Database(file);
+    for (const sql of SQLITE_MIGRATIONS.slice(0, 3)) db.exec(sql);
+    db.pragma('user_version = 3');
+    db.prepare('INSERT INTO tickets (id_hash, user, session_key, rule, expires_at) VALUES (?, ?, ?, ?, ?)').run('t-old', 'alice', 'sk1', 'billing', T0 + MIN);
+    db.close();
+    let store: Store | null = null;
+    return {
+      async open() {
+        store = SqliteStore.open(dir, { exclusive: false });
+        return store;
+      },
+      async tables() {
+        const ro = new Database(file, { readonly: true });
+        try {
+          return (ro.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+        } finally {
+          ro.close();
+        }
+      },
+      async cleanup() {
+        await store?.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -105,6 +144,36 @@ const postgres: Backend = {
       },
       async cleanup() {
         for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+      },
+    };
+  },
+  async withStoredTickets() {
+    pgDatabase ??= createDatabase(sharedCluster());
+    const url = await createSchema(await pgDatabase);
+    const sql = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        return await fn(c);
+      } finally {
+        await c.end();
+      }
+    };
+    await sql(async (c) => {
+      await c.query('CREATE TABLE stepgate_schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      await c.query(POSTGRES_MIGRATIONS[0]!);
+      await c.query('INSERT INTO stepgate_schema_migrations (version) VALUES (1)');
+      await c.query('INSERT INTO tickets (id_hash, username, session_key, rule, expires_at) VALUES ($1, $2, $3, $4, $5)', ['t-old', 'alice', 'sk1', 'billing', T0 + MIN]);
+    });
+    let store: Store | null = null;
+    return {
+      async open() {
+        store = await PostgresStore.open(url);
+        return store;
+      },
+      tables: () => sql(async (c) => (await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()')).rows.map((r) => r.table_name as string)),
+      async cleanup() {
+        await store?.close();
       },
     };
   },
@@ -385,16 +454,34 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
     });
   });
 
-  describe('tickets', () => {
-    it('finds a live ticket and consumes it once', async () => {
-      const ticket = { user: 'alice', sessionKey: 'sk1', rule: 'billing', expiresAt: T0 + 5 * MIN };
-      await store.createTicket('t1', ticket);
-      expect(await store.getTicket(['nope', 't1'], T0)).toEqual(ticket);
-      expect(await store.getTicket(['t1'], T0 + 5 * MIN)).toBeNull();
-      expect(await store.consumeTicket(['t1'], T0 + 5 * MIN)).toBe(false);
-      expect(await race(both, 20, (s) => s.consumeTicket(['t1'], T0))).toBe(1);
-      expect(await store.consumeTicket(['t1'], T0)).toBe(false);
-      expect(await store.getTicket(['t1'], T0)).toBeNull();
+  describe('spent tickets', () => {
+    it('spends a ticket once across instances, and never once it expired', async () => {
+      expect(await store.isTicketSpent('t1')).toBe(false);
+      // Expired: nothing to spend, and nothing recorded.
+      expect(await store.spendTicket('t1', T0 + 5 * MIN, T0 + 5 * MIN)).toBe(false);
+      expect(await store.isTicketSpent('t1')).toBe(false);
+      expect(await race(both, 20, (s) => s.spendTicket('t1', T0 + 5 * MIN, T0))).toBe(1);
+      expect(await store.isTicketSpent('t1')).toBe(true);
+      expect(await both[1]!.isTicketSpent('t1')).toBe(true);
+      expect(await store.spendTicket('t1', T0 + 5 * MIN, T0 + MIN)).toBe(false);
+      expect(await store.isTicketSpent('t2')).toBe(false);
+      expect(await store.spendTicket('t2', T0 + 5 * MIN, T0)).toBe(true);
+    });
+
+    it('upgrades data from before sealed tickets: the stored tickets go, spent ones are recorded', async () => {
+      const old = await backend.withStoredTickets();
+      try {
+        expect(await old.tables()).toContain('tickets');
+        const upgraded = await old.open();
+        const tables = await old.tables();
+        expect(tables).not.toContain('tickets');
+        expect(tables).toContain('spent_tickets');
+        expect(await upgraded.isTicketSpent('t-old')).toBe(false);
+        expect(await upgraded.spendTicket('t-new', T0 + MIN, T0)).toBe(true);
+        expect(await upgraded.isTicketSpent('t-new')).toBe(true);
+      } finally {
+        await old.cleanup();
+      }
     });
   });
 
@@ -431,7 +518,6 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       await store.addPasskey('alice', passkey('p1', 'cred-1'), T0);
       await store.replaceRecoveryCodes('alice', ['h1', 'h2'], T0);
       await store.putGrant('sk1', { user: 'alice', factor: 'totp', verifiedAt: T0, onceConsumed: false }, []);
-      await store.createTicket('t1', { user: 'alice', sessionKey: 'sk1', rule: 'billing', expiresAt: T0 + MIN });
       await store.createWebauthnChallenge('ch1', 'alice', 'sk1', 'authenticate', T0 + MIN);
       await store.createStash('s1', { user: 'alice', sessionKey: 'sk1', payloadEnc: Buffer.from('p'), expiresAt: T0 + MIN });
       await store.setPendingTotp('alice', Buffer.from('enc-2'), T0);
@@ -444,7 +530,6 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
       expect(await store.getPendingTotp('alice', 0)).toBeNull();
       expect(await store.countUnusedRecoveryCodes('alice')).toBe(0);
       expect(await store.getGrant(['sk1'])).toBeNull();
-      expect(await store.getTicket(['t1'], T0)).toBeNull();
       expect(await store.consumeWebauthnChallenge('ch1', 'alice', ['sk1'], 'authenticate', T0)).toBe(false);
       expect(await store.takeStash(['s1'], 'alice', ['sk1'], T0)).toBeNull();
       expect(await store.getLockout('alice', T0)).toEqual({ lockedUntil: null, disabled: false });
@@ -494,8 +579,8 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
   });
 
   it('sweeps what expired and keeps what did not', async () => {
-    await store.createTicket('old', { user: 'alice', sessionKey: 'sk', rule: 'r', expiresAt: T0 });
-    await store.createTicket('live', { user: 'alice', sessionKey: 'sk', rule: 'r', expiresAt: T0 + MIN });
+    await store.spendTicket('t-old', T0, T0 - MIN);
+    await store.spendTicket('t-live', T0 + MIN, T0 - MIN);
     await store.createInvite('alice', 'i-old', T0);
     await store.createInvite('alice', 'i-live', T0 + MIN);
     await store.createWebauthnChallenge('c-old', 'alice', 'sk', 'authenticate', T0);
@@ -503,12 +588,13 @@ describe.each([sqlite, postgres])('$name store', (backend) => {
     await store.createStash('s-old', { user: 'alice', sessionKey: 'sk', payloadEnc: Buffer.from('p'), expiresAt: T0 });
     await store.createStash('s-live', { user: 'alice', sessionKey: 'sk', payloadEnc: Buffer.from('p'), expiresAt: T0 + MIN });
     await store.sweep(T0);
+    // A spent ticket is forgotten once expired (an expired ticket never opens again).
+    expect(await store.isTicketSpent('t-old')).toBe(false);
     // Even a clock going backwards does not bring the swept ones back.
-    expect(await store.getTicket(['old'], T0 - MIN)).toBeNull();
     expect(await store.inviteValid('alice', ['i-old'], T0 - MIN)).toBe(false);
     expect(await store.consumeWebauthnChallenge('c-old', 'alice', ['sk'], 'authenticate', T0 - MIN)).toBe(false);
     expect(await store.takeStash(['s-old'], 'alice', ['sk'], T0 - MIN)).toBeNull();
-    expect(await store.getTicket(['live'], T0)).not.toBeNull();
+    expect(await store.isTicketSpent('t-live')).toBe(true);
     expect(await store.inviteValid('alice', ['i-live'], T0)).toBe(true);
     expect(await store.consumeWebauthnChallenge('c-live', 'alice', ['sk'], 'authenticate', T0)).toBe(true);
     expect(await store.takeStash(['s-live'], 'alice', ['sk'], T0)).not.toBeNull();
