@@ -4,6 +4,7 @@ import type { GatewayConfig, RoutesConfig } from './config/types.js';
 import type { Clock } from './clock.js';
 import type { Secrets } from './crypto/secrets.js';
 import type { GrantCache } from './grants/cache.js';
+import type { FactorTypesCache } from './grants/factor-types.js';
 import type { IdentitySource } from './identity/types.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -25,6 +26,8 @@ export interface GatewayContext {
   store: Store;
   /** The hot path's grant reads (see grants/cache.ts for what a cached grant may decide). */
   grants: GrantCache;
+  /** The factor types a challenge offers (see grants/factor-types.ts). */
+  factorTypes: FactorTypesCache;
   secrets: Secrets;
   identity: IdentitySource;
   forwarder: Forwarder;

@@ -8,6 +8,7 @@ import type { GatewayConfig, HostPort } from './config/types.js';
 import type { GatewayContext, RouteTable } from './context.js';
 import { loadSecrets } from './crypto/secrets.js';
 import { GrantCache } from './grants/cache.js';
+import { FactorTypesCache } from './grants/factor-types.js';
 import { createIdentitySource } from './identity/index.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -68,6 +69,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     routes: opts.routes,
     store,
     grants: new GrantCache(store, cfg.grantCacheTtlMs, clock),
+    factorTypes: new FactorTypesCache(store, cfg.grantCacheTtlMs, clock),
     secrets,
     identity,
     forwarder,

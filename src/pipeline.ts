@@ -189,7 +189,7 @@ async function gate(
     forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(identity.user, grant, match.name));
     return;
   }
-  const factors = await ctx.store.listFactors(identity.user);
+  const factors = await ctx.factorTypes.of(identity.user);
   const cookieHeaders: Record<string, string> = binding.newGatewayCookie ? { 'set-cookie': gatewayCookieHeader(ctx.cfg.publicOrigin, binding.newGatewayCookie) } : {};
   if (factors.length === 0) {
     if (ctx.cfg.unenrolled === 'allow') {
@@ -208,7 +208,7 @@ async function gate(
     sessionKey: binding.keys[0]!,
     match,
     target,
-    enrolled: enrolledTypes(factors.map((f) => f.type)),
+    enrolled: enrolledTypes(factors),
     headers: cookieHeaders,
     body,
   });

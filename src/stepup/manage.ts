@@ -79,6 +79,7 @@ export async function confirmTotpEnrolment(
   await consumeInviteForFirstFactor(ctx, caller, factors, invite);
   const confirmed = await ctx.store.confirmPendingTotp(user, randomUUID(), 'Authenticator app', now);
   if (!confirmed) throw new GatewayError('NO_CHALLENGE', 'Start setting up the authenticator app first.');
+  ctx.factorTypes.forget(user);
   await audit(ctx, req, requestId, { user, event: 'factor.add', factor: 'totp', outcome: 'success' });
   if (!confirmed.first) return {};
   return { recoveryCodes: await issueRecoveryCodes(ctx, req, requestId, user) };
@@ -104,6 +105,7 @@ export async function removeFactor(ctx: GatewayContext, req: IncomingMessage, re
   if (factors.length === 1 && ctx.cfg.unenrolled !== 'allow') throw new GatewayError('LAST_FACTOR');
   const removed = await ctx.store.deleteFactor(user, id);
   if (!removed) throw new GatewayError('NOT_FOUND', 'No such factor.');
+  ctx.factorTypes.forget(user);
   // Recovery codes back up the other factors; with none left they would be a factor on their own.
   if (factors.length === 1) await ctx.store.replaceRecoveryCodes(user, [], ctx.clock.now());
   await audit(ctx, req, requestId, { user, event: 'factor.remove', factor: removed.type, outcome: 'success' });

@@ -142,6 +142,7 @@ export async function registerPasskey(
     backedUp: info.credentialBackedUp,
     deviceType: info.credentialDeviceType,
   }, ctx.clock.now());
+  ctx.factorTypes.forget(user);
   await audit(ctx, req, requestId, { user, event: 'factor.add', factor: 'passkey', outcome: 'success' });
   return first ? { id, name, recoveryCodes: await issueRecoveryCodes(ctx, req, requestId, user) } : { id, name };
 }

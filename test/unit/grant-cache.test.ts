@@ -1,10 +1,12 @@
-// The hot path's grant cache (src/grants/cache.ts) against a real SQLite store: what a cached grant
-// may decide (only "allow", only within the TTL), and that local changes are seen at once.
+// The hot path's caches against a real SQLite store: what a cached grant may decide (only "allow",
+// only within the TTL), which factor lists a challenge may reuse (never an empty one), and that
+// local changes are seen at once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GrantCache } from '../../src/grants/cache.js';
+import { FactorTypesCache } from '../../src/grants/factor-types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { GrantRecord } from '../../src/store/store.js';
 import { ExpiringMap } from '../../src/util/expiring-map.js';
@@ -87,6 +89,34 @@ describe('GrantCache', () => {
     await store.deleteGrant(KEYS);
     expect(await cache.find(KEYS, anyGrant)).toBeNull();
     expect(reads).toBe(2);
+  });
+});
+
+describe('FactorTypesCache', () => {
+  async function enrolTotp(user: string, id: string): Promise<void> {
+    await store.setPendingTotp(user, Buffer.from('sealed'), clock.t);
+    await store.confirmPendingTotp(user, id, 'Phone', clock.t);
+  }
+
+  it('reuses a non-empty list within the TTL, and reads again after it or after forget()', async () => {
+    await enrolTotp('alice', 'f1');
+    const cache = new FactorTypesCache(store, TTL, clock);
+    expect(await cache.of('alice')).toEqual(['totp']);
+    await store.deleteFactor('alice', 'f1');
+    clock.t += TTL - 1;
+    expect(await cache.of('alice')).toEqual(['totp']); // removed elsewhere: seen within the TTL
+    clock.t += 1;
+    expect(await cache.of('alice')).toEqual([]);
+    await enrolTotp('alice', 'f2');
+    cache.forget('alice');
+    expect(await cache.of('alice')).toEqual(['totp']);
+  });
+
+  it('never reuses "no factors": an enrolment anywhere is seen by the next request', async () => {
+    const cache = new FactorTypesCache(store, TTL, clock);
+    expect(await cache.of('bob')).toEqual([]);
+    await enrolTotp('bob', 'f3');
+    expect(await cache.of('bob')).toEqual(['totp']);
   });
 });
 
