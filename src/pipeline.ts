@@ -186,7 +186,7 @@ async function gate(
       : await ctx.grants.find(binding.keys, (g) => grantSatisfies(g, identity.user, match, now));
   if (grantSatisfies(grant, identity.user, match, now) && (!match.once || (await ctx.store.consumeOnce(binding.keys, grant.verifiedAt)))) {
     ctx.metrics.request('gated_allowed');
-    forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(identity.user, grant, match.name));
+    forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(grant, match.name));
     return;
   }
   const factors = await ctx.factorTypes.of(identity.user);

@@ -142,35 +142,20 @@ function readRoutesFast(text: string, file: string): RoutesConfig | null {
   let located: RoutesConfig | null = null;
   const positioned = () => (located ??= readRoutesWithPositions(text, file));
   const unknown: SourcePos = { file, line: 1, col: 1 };
-  const value = deepFreeze(result.value);
-  return Object.freeze<RoutesConfig>({
-    file,
-    ...value,
-    rules: freezeArray(
-      value.rules.map((rule, index) =>
-        withLazyPos(
-          {
-            ...rule,
-            index,
-            patterns: freezeArray(rule.patterns.map((pattern, j) => withLazyPos({ ...pattern }, () => positioned().rules[index]?.patterns[j]?.pos ?? unknown))),
-          },
-          () => positioned().rules[index]?.pos ?? unknown,
-        ),
-      ),
-    ),
+  // The schema's output is ours alone: rules and patterns get their index and lazy positions in
+  // place rather than in copies (a reload's time is a third garbage collection).
+  const value = result.value;
+  value.rules.forEach((rule, index) => {
+    rule.patterns.forEach((pattern, j) => withLazyPos(pattern, () => positioned().rules[index]?.patterns[j]?.pos ?? unknown));
+    Object.assign(rule, { index });
+    withLazyPos(rule, () => positioned().rules[index]?.pos ?? unknown);
   });
+  return deepFreeze({ file, ...value } as RoutesConfig);
 }
 
-/** Adds `pos` as a getter, so the position is computed only if somebody reads it; then freezes. */
-function withLazyPos<T extends object>(target: T, pos: () => SourcePos): T & { pos: SourcePos } {
+/** Adds `pos` as a getter, so the position is computed only if somebody reads it (deepFreeze does not). */
+function withLazyPos(target: object, pos: () => SourcePos): void {
   Object.defineProperty(target, 'pos', { get: pos, enumerable: true });
-  return Object.freeze(target) as T & { pos: SourcePos };
-}
-
-/** Frozen like the rest of the config, typed as the config's (mutable-looking) arrays. */
-function freezeArray<T>(items: T[]): T[] {
-  Object.freeze(items);
-  return items;
 }
 
 /** The reference reading (yaml, with every position): what parseRoutesConfig must agree with. */
@@ -311,11 +296,16 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-/** Config is read by every request handler; freezing makes an accidental write throw instead of leak. */
+/**
+ * Config is read by every request handler; freezing makes an accidental write throw instead of
+ * leak. Accessors (lazy positions) are not called: only data properties are followed.
+ */
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    for (const key in value) {
+      if (key !== 'pos' || Object.getOwnPropertyDescriptor(value, key)?.get === undefined) deepFreeze(value[key]);
+    }
   }
   return value;
 }

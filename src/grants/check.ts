@@ -18,12 +18,22 @@ export function grantIsFresh(grant: GrantRecord | null, user: string, now: numbe
   return grant !== null && grant.user === user && now - grant.verifiedAt < FRESH_GRANT_MS && now >= grant.verifiedAt;
 }
 
-/** SPEC §6: what the app learns about a verified request it receives. */
-export function trustedHeaders(user: string, grant: GrantRecord, rule: string): Record<string, string> {
-  return {
-    'x-stepgate-user': user,
-    'x-stepgate-factor': grant.factor,
-    'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
-    'x-stepgate-rule': rule,
-  };
+/** Headers already built for a grant, by rule: a cached grant serves many requests (grants/cache.ts). */
+const builtHeaders = new WeakMap<GrantRecord, Map<string, Readonly<Record<string, string>>>>();
+
+/** SPEC §6: what the app learns about a verified request it receives (a grant grantSatisfies accepted). */
+export function trustedHeaders(grant: GrantRecord, rule: string): Readonly<Record<string, string>> {
+  let byRule = builtHeaders.get(grant);
+  if (!byRule) builtHeaders.set(grant, (byRule = new Map()));
+  let headers = byRule.get(rule);
+  if (!headers) {
+    headers = Object.freeze({
+      'x-stepgate-user': grant.user,
+      'x-stepgate-factor': grant.factor,
+      'x-stepgate-verified-at': new Date(grant.verifiedAt).toISOString(),
+      'x-stepgate-rule': rule,
+    });
+    byRule.set(rule, headers);
+  }
+  return headers;
 }

@@ -86,7 +86,7 @@ export async function replayStash(
   if (match?.once && !(await ctx.store.consumeOnce(caller.sessionKeys, grant.verifiedAt))) return refused('one-shot verification already used');
   await audit(ctx, req, requestId, { user, event: 'stash.replay', factor: grant.factor, outcome: 'success', detail: action });
   // A rule change since the post may have ungated it: then it goes like any free request.
-  const trusted = match ? trustedHeaders(user, grant, match.name) : undefined;
+  const trusted = match ? trustedHeaders(grant, match.name) : undefined;
   // The verify request carries the session's own credentials (cookies); the body and its
   // description come from the stash.
   const headers = upstreamHeaders(req, ctx.headerPolicy, requestId, trusted);
