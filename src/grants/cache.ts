@@ -2,9 +2,12 @@
 // such request cost ~25 µs of the gateway's CPU per request in the benchmark (a third of the
 // request), so a session's grant is remembered for `grant_cache_ttl` (default 1 s).
 //
-// What a cached grant may and may not decide:
-// - It may only *allow*. A cached grant that does not satisfy the rule is read again, so a newer
-//   verification made through another gateway instance is never missed.
+// What a cached answer may and may not decide:
+// - A cached grant may only *allow*. One that does not satisfy the rule is read again.
+// - "No grant" is remembered too, for at most 250 ms, so that a client retrying a gated call
+//   without a grant (or an attacker hammering one) costs no query per 403. It only ever refuses,
+//   and no person verifies within 250 ms of being challenged, so the retry after a verification
+//   made through another instance is not refused by it.
 // - This process's own changes (a new verification, "leave sudo mode") drop the entry at once.
 // - Changes made elsewhere (another instance on PostgreSQL ending the grant, `stepgate users
 //   reset` from the CLI) take effect within the TTL. docs/SECURITY.md states this bound.
@@ -14,10 +17,11 @@ import type { GrantRecord, Store } from '../store/store.js';
 import { ExpiringMap } from '../util/expiring-map.js';
 
 const MAX_ENTRIES = 10_000;
+const NO_GRANT_TTL_MS = 250;
 
 export class GrantCache {
   /** Keyed by the session's primary key hash. */
-  private readonly entries = new ExpiringMap<GrantRecord>(MAX_ENTRIES);
+  private readonly entries = new ExpiringMap<GrantRecord | null>(MAX_ENTRIES);
 
   constructor(
     private readonly store: Store,
@@ -33,10 +37,10 @@ export class GrantCache {
     const key = sessionKeys[0]!;
     const now = this.clock.now();
     const cached = this.entries.get(key, now);
+    if (cached === null) return null; // read moments ago: no grant
     if (cached && allows(cached)) return cached;
     const grant = await this.store.getGrant(sessionKeys);
-    if (grant && this.ttlMs > 0) this.entries.set(key, grant, now + this.ttlMs, now);
-    else this.entries.delete(key);
+    if (this.ttlMs > 0) this.entries.set(key, grant, now + (grant ? this.ttlMs : Math.min(this.ttlMs, NO_GRANT_TTL_MS)), now);
     return grant;
   }
 

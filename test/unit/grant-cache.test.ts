@@ -66,11 +66,23 @@ describe('GrantCache', () => {
     expect(reads).toBe(2);
   });
 
-  it('never remembers an absent grant: a verification is seen on the next request', async () => {
+  it('remembers "no grant" for at most 250 ms; a verification through this process is seen at once', async () => {
     const cache = new GrantCache(store, TTL, clock);
     expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    // Verified through another instance: refused (never allowed) for up to 250 ms...
     await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    clock.t += 249;
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    expect(reads).toBe(1);
+    clock.t += 1;
     expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'totp' });
+    // ...and through this one, at once.
+    await store.deleteGrant(KEYS);
+    cache.forget(KEYS);
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    await store.putGrant(KEYS[0]!, grant('passkey', T0 + 300), []);
+    cache.forget(KEYS);
+    expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'passkey' });
   });
 
   it('forget() drops the entry at once (this process ended or replaced the grant)', async () => {
