@@ -6,6 +6,7 @@ import type { Secrets } from './crypto/secrets.js';
 import type { GrantCache } from './grants/cache.js';
 import type { FactorTypesCache } from './grants/factor-types.js';
 import type { IdentitySource } from './identity/types.js';
+import type { TicketIssuer } from './stepup/ticket.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Forwarder } from './proxy/forward.js';
@@ -28,6 +29,8 @@ export interface GatewayContext {
   grants: GrantCache;
   /** The factor types a challenge offers (see grants/factor-types.ts). */
   factorTypes: FactorTypesCache;
+  /** Challenge tickets (sealed; a session's unspent one is reissued for a few seconds). */
+  tickets: TicketIssuer;
   secrets: Secrets;
   identity: IdentitySource;
   forwarder: Forwarder;

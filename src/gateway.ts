@@ -16,6 +16,7 @@ import { UpstreamIdentitySource } from './identity/upstream.js';
 import { addressSet } from './net/cidr.js';
 import { Forwarder } from './proxy/forward.js';
 import { createPublicServer } from './server.js';
+import { TicketIssuer } from './stepup/ticket.js';
 import { openStore } from './store/open.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -70,6 +71,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     store,
     grants: new GrantCache(store, cfg.grantCacheTtlMs, clock),
     factorTypes: new FactorTypesCache(store, cfg.grantCacheTtlMs, clock),
+    tickets: new TicketIssuer(secrets, clock),
     secrets,
     identity,
     forwarder,

@@ -12,7 +12,6 @@ import { safeReturnTo } from '../stepup/return-to.js';
 import { fromPublicOrigin, STASH_MAX_BYTES, stashSubmission } from '../stepup/stash.js';
 import { inspectBody, type InspectedBody } from './body.js';
 import { sendHtml } from '../stepup/http.js';
-import { sealTicket } from '../stepup/ticket.js';
 
 export interface ChallengeInput {
   requestId: string;
@@ -110,7 +109,7 @@ function refererPath(referer: string, publicOrigin: string): string {
 }
 
 export async function sendChallenge(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, c: ChallengeInput): Promise<void> {
-  const ticket = sealTicket(ctx.secrets, { user: c.user, sessionKey: c.sessionKey, rule: c.match.name }, ctx.clock.now());
+  const ticket = ctx.tickets.issue({ user: c.user, sessionKey: c.sessionKey, rule: c.match.name });
   const prefix = ctx.cfg.prefix;
   const verifyUrl = `${prefix}/verify?rule=${encodeURIComponent(c.match.name)}&ticket=${ticket}&return_to=${encodeURIComponent(c.target)}`;
   const maxAge = Math.floor(c.match.maxAgeMs / 1000);

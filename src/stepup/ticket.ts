@@ -4,7 +4,9 @@
 // grow the database). Single use is kept by the store, which records only the hashes of spent
 // tickets until they expire.
 import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import type { Secrets } from '../crypto/secrets.js';
+import { ExpiringMap } from '../util/expiring-map.js';
 
 export const TICKET_TTL_MS = 5 * 60_000;
 /**
@@ -60,4 +62,40 @@ export function openTicket(secrets: Secrets, ticket: string, now: number): Opene
   }
   if (sealed.e <= now) return null;
   return { user: sealed.u, sessionKey: sealed.s, rule: sealed.r, expiresAt: sealed.e, idHash: createHash('sha256').update(ticket).digest('base64url') };
+}
+
+/**
+ * How long a session's unspent ticket for a rule is handed out again: sealing is most of a 403's
+ * own CPU, and a client retrying a gated call (or someone hammering it) gets the same ticket
+ * instead of a new one per 403. Same user, session and rule, so nobody else can receive it; a
+ * reissued ticket simply has a little less of its 5 minutes left.
+ */
+const REISSUE_MS = 5_000;
+
+export class TicketIssuer {
+  private readonly recent = new ExpiringMap<string>(10_000);
+
+  constructor(
+    private readonly secrets: Secrets,
+    private readonly clock: Clock,
+  ) {}
+
+  issue(claims: TicketClaims): string {
+    const now = this.clock.now();
+    const key = issuedKey(claims);
+    const reused = this.recent.get(key, now);
+    if (reused !== undefined) return reused;
+    const ticket = sealTicket(this.secrets, claims, now);
+    this.recent.set(key, ticket, now + REISSUE_MS, now);
+    return ticket;
+  }
+
+  /** The ticket was spent through this process: never hand it out again. */
+  spent(ticket: OpenedTicket): void {
+    this.recent.delete(issuedKey(ticket));
+  }
+}
+
+function issuedKey(claims: TicketClaims): string {
+  return `${claims.sessionKey}\0${claims.user}\0${claims.rule}`;
 }

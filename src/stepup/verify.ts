@@ -79,6 +79,7 @@ export async function grant(ctx: GatewayContext, req: IncomingMessage, requestId
     // Another request spent the ticket between our lookup and now (or it expired meanwhile).
     throw new GatewayError('AUTH_REQUIRED', 'The verification link was already used. Retry the action.');
   }
+  if (caller.ticket) ctx.tickets.spent(caller.ticket);
   const [primary, ...stale] = caller.sessionKeys;
   await ctx.store.putGrant(primary!, { user, factor, verifiedAt: now, onceConsumed: false }, stale);
   ctx.grants.forget(caller.sessionKeys);

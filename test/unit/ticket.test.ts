@@ -3,7 +3,7 @@
 // spelling of the same bytes, another blob the gateway encrypted).
 import { describe, expect, it } from 'vitest';
 import { Secrets } from '../../src/crypto/secrets.js';
-import { openTicket, sealTicket, TICKET_MAX_CHARS, TICKET_TTL_MS } from '../../src/stepup/ticket.js';
+import { openTicket, sealTicket, TicketIssuer, TICKET_MAX_CHARS, TICKET_TTL_MS } from '../../src/stepup/ticket.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const KEY = Buffer.alloc(32, 1);
@@ -79,5 +79,26 @@ describe('Secrets.encrypt IVs (drawn from the CSPRNG in blocks)', () => {
       expect(own.decrypt(blob, 'aad').toString()).toBe(`plain ${i}`);
     }
     expect(ivs.size).toBe(1_000);
+  });
+});
+
+describe('TicketIssuer', () => {
+  it("reissues a session's unspent ticket for the same rule for 5 s, and never once spent here", () => {
+    const clock = { t: T0, now: () => clock.t };
+    const issuer = new TicketIssuer(secrets, clock);
+    const first = issuer.issue(claims);
+    clock.t += 4_999;
+    expect(issuer.issue(claims)).toBe(first);
+    // Another rule, session or user never gets it.
+    expect(issuer.issue({ ...claims, rule: 'invites' })).not.toBe(first);
+    expect(issuer.issue({ ...claims, sessionKey: 'z'.repeat(43) })).not.toBe(first);
+    expect(issuer.issue({ ...claims, user: 'mallory' })).not.toBe(first);
+    clock.t += 1;
+    const second = issuer.issue(claims);
+    expect(second).not.toBe(first);
+    // A reissued ticket keeps its own expiry: 5 minutes from when it was sealed.
+    expect(openTicket(secrets, second, clock.t)!.expiresAt).toBe(T0 + 5_000 + TICKET_TTL_MS);
+    issuer.spent(openTicket(secrets, second, clock.t)!);
+    expect(issuer.issue(claims)).not.toBe(second);
   });
 });
