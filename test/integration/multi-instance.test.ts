@@ -178,6 +178,16 @@ describe('two gateways sharing one PostgreSQL', () => {
     const closes = await Promise.all(Array.from({ length: 10 }, (_, i) => fetch(`${(i % 2 ? a : b).url}/me`, { method: 'DELETE', headers: { cookie: alice } })));
     expect(closes.map((r) => r.status).sort()).toEqual([200, ...Array(9).fill(403)]);
     expect(seen('DELETE', '/me')).toHaveLength(1);
+
+    // Ending the grant through A: A refuses at once; B, which read the grant moments ago, refuses
+    // once grant_cache_ttl (1 s, the default) has passed, and never forwards (docs/operations.md).
+    expect((await billing(b, alice)).status).toBe(200);
+    const beforeEnd = seen('PATCH', '/internal/org/acme/billing').length;
+    expect((await api(a, '/grant/end', alice, {})).status).toBe(200);
+    expect((await billing(a, alice)).status).toBe(403);
+    await sleep(1_100);
+    expect((await billing(b, alice)).status).toBe(403);
+    expect(seen('PATCH', '/internal/org/acme/billing')).toHaveLength(beforeEnd);
   }, 90_000);
 
   it('answers 503 STORE_UNAVAILABLE while PostgreSQL is down, never forwarding, and recovers by itself', async () => {
