@@ -159,7 +159,7 @@ const positionOf = new WeakMap<object, () => SourcePos>();
 /**
  * One getter shared by every lazily positioned object: V8 shares hidden classes between objects
  * whose accessors are the same functions, and a getter per object gave each of 10,000 rules a
- * hidden class of its own (slower to build, and slower to read on every gated request).
+ * hidden class of its own (slower to build, and megamorphic wherever a rule's fields are read).
  */
 function lazyPos(this: object): SourcePos {
   return positionOf.get(this)!();

@@ -1,13 +1,13 @@
 // The grant read on the hot path (a gated request with a valid grant). Reading the store for every
-// such request cost ~25 µs of the gateway's CPU per request in the benchmark (a third of the
+// such request cost ~27 µs of the gateway's CPU per request in the benchmark (a quarter of the
 // request), so a session's grant is remembered for `grant_cache_ttl` (default 1 s).
 //
 // What a cached answer may and may not decide:
 // - A cached grant may only *allow*. One that does not satisfy the rule is read again.
 // - "No grant" is remembered too, for at most 250 ms, so that a client retrying a gated call
-//   without a grant (or an attacker hammering one) costs no query per 403. It only ever refuses,
-//   and no person verifies within 250 ms of being challenged, so the retry after a verification
-//   made through another instance is not refused by it.
+//   without a grant (or an attacker hammering one) costs no query per 403. It only ever refuses:
+//   a verification made through another instance is seen here within 250 ms (a retry inside that
+//   window is challenged once more; a verification through this process is seen at once).
 // - This process's own changes (a new verification, "leave sudo mode") drop the entry at once.
 // - Changes made elsewhere (another instance on PostgreSQL ending the grant, `stepgate users
 //   reset` from the CLI) take effect within the TTL. docs/SECURITY.md states this bound.
