@@ -557,12 +557,9 @@ export const routesFileSchema = z
     caseSensitive: f.case_sensitive,
     encodedSlashes: f.encoded_slashes,
     defaults: { maxAgeMs: f.defaults.max_age, factors: f.defaults.factors },
-    // A rule without its own max_age / factors inherits the file's defaults.
-    rules: f.rules.map((r) => ({
-      ...r,
-      maxAgeMs: r.maxAgeMs ?? f.defaults.max_age,
-      factors: r.factors ?? f.defaults.factors,
-    })),
+    // A rule without its own max_age / factors inherits the file's defaults (filled in on the
+    // schema's own output objects rather than in a copy of every rule).
+    rules: f.rules.map((r) => Object.assign(r, { maxAgeMs: r.maxAgeMs ?? f.defaults.max_age, factors: r.factors ?? f.defaults.factors })),
   }));
 
 

@@ -158,8 +158,15 @@ export function compileMethods(pattern: RoutePattern): ReadonlySet<string> | nul
   }
   const bad = names.find((m) => !METHOD_TOKEN.test(m));
   if (bad !== undefined) return `"${bad}" is not a valid HTTP method name`;
-  return new Set(names);
+  // Thousands of patterns name the same few methods: they share one (read-only) set per list.
+  const key = names.join('|');
+  let set = METHOD_SETS.get(key);
+  if (set === undefined) METHOD_SETS.set(key, (set = new Set(names)));
+  return set;
 }
+
+/** Method sets by their method list, shared across patterns and tables (never modified). */
+const METHOD_SETS = new Map<string, ReadonlySet<string>>();
 
 const PARAM_NAME = /^[A-Za-z0-9_-]+$/;
 // RFC 3986 §2.3 unreserved characters: the canonicaliser decodes their escapes (§7), so a
