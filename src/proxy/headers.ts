@@ -43,10 +43,19 @@ export function dashed(name: string): string {
   return name.includes('_') ? name.replace(/_/g, '-') : name;
 }
 
-function connectionTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
+const NO_TOKENS: readonly string[] = Object.freeze([]);
+/** The last `Connection` value parsed: nearly every request and answer says `keep-alive`. */
+let lastConnection = '';
+let lastTokens: readonly string[] = NO_TOKENS;
+
+function connectionTokens(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NO_TOKENS;
   const joined = Array.isArray(value) ? value.join(',') : value;
-  return joined.split(',').map((t) => dashed(t.trim().toLowerCase())).filter(Boolean);
+  if (joined !== lastConnection) {
+    lastTokens = Object.freeze(joined.split(',').map((t) => dashed(t.trim().toLowerCase())).filter(Boolean));
+    lastConnection = joined;
+  }
+  return lastTokens;
 }
 
 /** False when `Connection` names a header the gateway relies on (→ 400 BAD_REQUEST). */
