@@ -21,11 +21,16 @@ export class ExpiringMap<V> {
     this.entries.delete(key);
   }
 
+  /**
+   * Expired entries go first, then the oldest (a Map iterates in insertion order) until a tenth
+   * is free: evicting one entry at a time made every insert into a full map scan all of it,
+   * which a burst of new sessions would pay on every request.
+   */
   private evict(now: number): void {
     for (const [k, v] of this.entries) if (v.until <= now) this.entries.delete(k);
-    // Still full: drop the oldest entries (a Map iterates in insertion order).
+    const keep = Math.floor(this.maxEntries * 0.9);
     for (const k of this.entries.keys()) {
-      if (this.entries.size < this.maxEntries) break;
+      if (this.entries.size <= keep) break;
       this.entries.delete(k);
     }
   }

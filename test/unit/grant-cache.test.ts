@@ -146,6 +146,17 @@ describe('ExpiringMap', () => {
     expect([map.get('mid', 20), map.get('new', 20), map.get('newest', 20)]).toEqual([5, 3, 4]);
   });
 
+  it('frees a tenth at once when full, so inserts into a full map do not each scan it', () => {
+    const map = new ExpiringMap<number>(1_000);
+    for (let i = 0; i < 1_000; i++) map.set(`k${i}`, i, 100, 0);
+    map.set('k1000', 1_000, 100, 0); // full, nothing expired: the oldest 100 go
+    expect(map.get('k99', 0)).toBeUndefined();
+    expect(map.get('k100', 0)).toBe(100);
+    // The next 99 inserts find room without evicting anything.
+    for (let i = 1_001; i < 1_100; i++) map.set(`k${i}`, i, 100, 0);
+    expect([map.get('k100', 0), map.get('k1099', 0)]).toEqual([100, 1_099]);
+  });
+
   it('does not return an entry once its time is up', () => {
     const map = new ExpiringMap<string>(10);
     map.set('k', 'v', 100, 0);
