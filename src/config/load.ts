@@ -139,36 +139,11 @@ function readRoutesFast(text: string, file: string): RoutesConfig | null {
   if (!result.ok) return null;
   const names = new Set(result.value.rules.map((rule) => rule.name));
   if (names.size !== result.value.rules.length) return null; // reported (with both lines) by the slow path
+  // Positions are asked for only by a compile error: the file is then read again the slow way.
+  // (A position per rule, even a lazy getter, was a quarter of a 10,000-rule reload.)
   let located: RoutesConfig | null = null;
-  const positioned = () => (located ??= readRoutesWithPositions(text, file));
-  const unknown: SourcePos = { file, line: 1, col: 1 };
-  // The schema's output is ours alone: rules and patterns get their index and lazy positions in
-  // place rather than in copies (a reload's time is a third garbage collection).
-  const value = result.value;
-  value.rules.forEach((rule, index) => {
-    rule.patterns.forEach((pattern, j) => withLazyPos(pattern, () => positioned().rules[index]?.patterns[j]?.pos ?? unknown));
-    Object.assign(rule, { index });
-    withLazyPos(rule, () => positioned().rules[index]?.pos ?? unknown);
-  });
-  return deepFreeze({ file, ...value } as RoutesConfig);
-}
-
-/** Where each lazily positioned rule or pattern finds its position. */
-const positionOf = new WeakMap<object, () => SourcePos>();
-
-/**
- * One getter shared by every lazily positioned object: V8 shares hidden classes between objects
- * whose accessors are the same functions, and a getter per object gave each of 10,000 rules a
- * hidden class of its own (slower to build, and megamorphic wherever a rule's fields are read).
- */
-function lazyPos(this: object): SourcePos {
-  return positionOf.get(this)!();
-}
-
-/** Adds `pos` as a getter, so the position is computed only if somebody reads it (deepFreeze does not). */
-function withLazyPos(target: object, pos: () => SourcePos): void {
-  positionOf.set(target, pos);
-  Object.defineProperty(target, 'pos', { get: lazyPos, enumerable: true });
+  const locate = (rule: number, pattern?: number): SourcePos => (located ??= readRoutesWithPositions(text, file)).locate(rule, pattern);
+  return deepFreeze({ file, ...result.value, locate });
 }
 
 /** The reference reading (yaml, with every position): what parseRoutesConfig must agree with. */
@@ -204,22 +179,15 @@ export function readRoutesWithPositions(text: string, file: string): RoutesConfi
   });
 
   if (problems.length > 0 || !result.ok) throw new ConfigError(sortProblems(problems));
-  return deepFreeze({
-    file,
-    ...result.value,
-    rules: result.value.rules.map((rule, index) => {
-      const matchIsList = Array.isArray(child(data, 'rules', index, 'match'));
-      return {
-        ...rule,
-        index,
-        pos: yaml.pos(['rules', index], 'value'),
-        patterns: rule.patterns.map((pattern, j) => ({
-          ...pattern,
-          pos: yaml.pos(matchIsList ? ['rules', index, 'match', j] : ['rules', index, 'match'], 'value'),
-        })),
-      };
-    }),
+  const { rules } = result.value;
+  const rulePos = rules.map((_, index) => yaml.pos(['rules', index], 'value'));
+  const patternPos = rules.map((rule, index) => {
+    const matchIsList = Array.isArray(child(data, 'rules', index, 'match'));
+    return rule.patterns.map((_, j) => yaml.pos(matchIsList ? ['rules', index, 'match', j] : ['rules', index, 'match'], 'value'));
   });
+  const unknown: SourcePos = { file, line: 1, col: 1 };
+  const locate = (rule: number, pattern?: number): SourcePos => (pattern === undefined ? rulePos[rule] : patternPos[rule]?.[pattern]) ?? unknown;
+  return deepFreeze({ file, ...result.value, locate });
 }
 
 // ---------------------------------------------------------------------------
@@ -309,16 +277,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-/**
- * Config is read by every request handler; freezing makes an accidental write throw instead of
- * leak. Accessors (lazy positions) are not called: only data properties are followed.
- */
+/** Config is read by every request handler; freezing makes an accidental write throw instead of leak. */
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const key in value) {
-      if (key !== 'pos' || Object.getOwnPropertyDescriptor(value, key)?.get === undefined) deepFreeze(value[key]);
-    }
+    for (const key in value) deepFreeze(value[key]);
   }
   return value;
 }

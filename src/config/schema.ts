@@ -219,7 +219,7 @@ function parseRuleName(text: string): string {
  * `METHODS PATH` (SPEC §3). Only the split and the basics are checked here; the rule
  * compiler owns the path grammar (`:name`, a final `*`) and factor intersections.
  */
-function parsePattern(text: string): Omit<RoutePattern, 'pos'> {
+function parsePattern(text: string): RoutePattern {
   const example = 'write METHODS PATH, e.g. "POST /account/password", "PATCH|DELETE /me" or "* /admin/*"';
   const parts = text.trim().split(/[ \t]+/);
   const [methodsText, path] = parts;
@@ -466,7 +466,7 @@ const DEFAULT_MAX_AGE_MS = 10 * 60_000;
 const patternsSchema = z.union([z.string(), z.array(z.unknown())]).transform((match, ctx) => {
   const list = typeof match === 'string' ? [match] : match;
   if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one pattern' });
-  const patterns: Omit<RoutePattern, 'pos'>[] = [];
+  const patterns: RoutePattern[] = [];
   list.forEach((item, i) => {
     const path = typeof match === 'string' ? [] : [i];
     if (typeof item !== 'string') {
@@ -559,7 +559,7 @@ export const routesFileSchema = z
     defaults: { maxAgeMs: f.defaults.max_age, factors: f.defaults.factors },
     // A rule without its own max_age / factors inherits the file's defaults (filled in on the
     // schema's own output objects rather than in a copy of every rule).
-    rules: f.rules.map((r) => Object.assign(r, { maxAgeMs: r.maxAgeMs ?? f.defaults.max_age, factors: r.factors ?? f.defaults.factors })),
+    rules: f.rules.map((r, index) => Object.assign(r, { index, maxAgeMs: r.maxAgeMs ?? f.defaults.max_age, factors: r.factors ?? f.defaults.factors })),
   }));
 
 

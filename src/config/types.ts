@@ -90,7 +90,6 @@ export interface RoutePattern {
   path: string;
   /** The whole pattern as written, for `check` / `explain` output. */
   text: string;
-  pos: SourcePos;
 }
 
 /** A listed value: compared case-insensitively; a trailing `*` in YAML makes it a prefix. */
@@ -120,7 +119,6 @@ export interface RuleConfig {
   once: boolean;
   anonymous: 'allow' | 'deny';
   when: WhenCondition | null;
-  pos: SourcePos;
 }
 
 export interface RoutesConfig {
@@ -131,4 +129,9 @@ export interface RoutesConfig {
   maxInspectBodyBytes: number;
   defaults: { maxAgeMs: number; factors: readonly FactorType[] };
   rules: RuleConfig[];
+  /**
+   * Where rule `rule` (by index), or its pattern `pattern`, is written: for `file:line:col`
+   * messages. Only a compile error asks, so a file read without positions computes them then.
+   */
+  locate(rule: number, pattern?: number): SourcePos;
 }

@@ -200,20 +200,21 @@ export function compileRules(routes: RoutesConfig): CompiledRules {
     const alone = combine([compiled]);
     Object.freeze(alone.rules);
     single.set(compiled, Object.freeze(alone));
-    if (compiled.factorMask === 0) errors.push(new RuleCompileError(rule.pos, `rule "${rule.name}" accepts no factor`));
+    if (compiled.factorMask === 0) errors.push(new RuleCompileError(routes.locate(rule.index), `rule "${rule.name}" accepts no factor`));
 
-    const parsed: { entry: TrieEntry; segments: Segment[] }[] = [];
-    for (const pattern of rule.patterns) {
+    const parsed: { entry: TrieEntry; segments: Segment[]; patternIndex: number }[] = [];
+    rule.patterns.forEach((pattern, patternIndex) => {
       const methods = compileMethods(pattern);
-      if (typeof methods === 'string') errors.push(new RuleCompileError(pattern.pos, `pattern "${pattern.text}": ${methods}`));
-      const segments = parsePatternPath(pattern.path, routes, (message) => errors.push(new RuleCompileError(pattern.pos, message)));
-      if (typeof methods !== 'string' && segments !== null) parsed.push({ entry: { compiled, pattern, methods }, segments });
-    }
+      const report = (message: string) => errors.push(new RuleCompileError(routes.locate(rule.index, patternIndex), message));
+      if (typeof methods === 'string') report(`pattern "${pattern.text}": ${methods}`);
+      const segments = parsePatternPath(pattern.path, routes, report);
+      if (typeof methods !== 'string' && segments !== null) parsed.push({ entry: { compiled, pattern, methods }, segments, patternIndex });
+    });
 
     // A rule accepting no factor is reported above; listing every rule it meets would be noise.
     if (compiled.factorMask !== FULL_MASK && compiled.factorMask !== 0) {
       const reported = new Set<CompiledRule>();
-      for (const { entry, segments } of parsed) {
+      for (const { entry, segments, patternIndex } of parsed) {
         forEachOverlap(restricted, segments, 0, (other) => {
           if ((other.compiled.factorMask & compiled.factorMask) !== 0 || reported.has(other.compiled)) return;
           if (!methodsOverlap(entry.methods, other.methods)) return;
@@ -221,8 +222,8 @@ export function compileRules(routes: RoutesConfig): CompiledRules {
           const earlier = other.compiled.rule;
           errors.push(
             new RuleCompileError(
-              entry.pattern.pos,
-              `rules "${earlier.name}" (line ${earlier.pos.line}) and "${rule.name}" can match the same request ` +
+              routes.locate(rule.index, patternIndex),
+              `rules "${earlier.name}" (line ${routes.locate(earlier.index).line}) and "${rule.name}" can match the same request ` +
                 `("${other.pattern.text}" and "${entry.pattern.text}") but accept no common factor ` +
                 `(${describeFactors(other.compiled.factorMask)} vs ${describeFactors(compiled.factorMask)})`,
             ),

@@ -13,6 +13,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { routesYaml } from '../../bench/rules.mjs';
 import { formatDuration, parseDuration, parseSize } from '../../src/config/units.js';
+import type { RoutesConfig } from '../../src/config/types.js';
 
 const fixture = (name: string) => `test/fixtures/config/${name}`;
 
@@ -369,7 +370,11 @@ describe('gateway.yaml', () => {
 describe('routes.yaml', () => {
   // parseRoutesConfig reads with js-yaml and falls back to `yaml` (which keeps positions) for any
   // file with a problem; a file both accept must mean exactly the same, positions included.
-  const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown; // reads the lazy `pos` getters too
+  /** The values, and where every rule and pattern is written (asked of `locate`). */
+  const plain = (c: RoutesConfig) => ({
+    ...(JSON.parse(JSON.stringify(c)) as object),
+    positions: c.rules.map((r, i) => [c.locate(i), r.patterns.map((_, j) => c.locate(i, j))]),
+  });
   const WHEN_RULES = `rules:
   - name: delete-user
     match: POST /admin.php
@@ -404,7 +409,7 @@ rules:
     match: POST /b
     factors: *strong
 `);
-    expect(c.rules.map((r) => [r.name, r.factors, r.pos.line])).toEqual([
+    expect(c.rules.map((r) => [r.name, r.factors, c.locate(r.index).line])).toEqual([
       ['a', ['passkey'], 3],
       ['b', ['passkey'], 6],
     ]);
@@ -425,19 +430,23 @@ rules:
       ['whole-app-2fa', 4, 43_200_000, ['passkey', 'totp', 'recovery'], false, 'allow'],
     ]);
     const [billing, , invites, closeAccount, wholeApp] = c.rules;
-    expect(billing?.pos).toEqual({ file, line: 6, col: 5 });
+    expect(c.locate(0)).toEqual({ file, line: 6, col: 5 });
     expect(billing?.patterns).toEqual([
-      { methods: ['PATCH'], path: '/internal/org/:key/billing', text: 'PATCH /internal/org/:key/billing', pos: { file, line: 8, col: 9 } },
-      { methods: ['POST'], path: '/internal/org/:key/billing/*', text: 'POST  /internal/org/:key/billing/*', pos: { file, line: 9, col: 9 } },
+      { methods: ['PATCH'], path: '/internal/org/:key/billing', text: 'PATCH /internal/org/:key/billing' },
+      { methods: ['POST'], path: '/internal/org/:key/billing/*', text: 'POST  /internal/org/:key/billing/*' },
     ]);
-    expect(invites?.patterns.map((p) => [p.path, p.pos.line, p.pos.col])).toEqual([
+    expect([c.locate(0, 0), c.locate(0, 1)]).toEqual([
+      { file, line: 8, col: 9 },
+      { file, line: 9, col: 9 },
+    ]);
+    expect(invites?.patterns.map((p, j) => [p.path, c.locate(2, j).line, c.locate(2, j).col])).toEqual([
       ['/portal/org/users/invite', 17, 13],
       ['/portal/org/users/invite/*', 17, 44],
     ]);
-    expect(closeAccount?.patterns).toEqual([
-      { methods: ['DELETE'], path: '/me', text: 'DELETE /me', pos: { file, line: 19, col: 12 } },
-    ]);
-    expect(wholeApp?.patterns[0]).toMatchObject({ methods: '*', path: '/*', text: '* /*', pos: { line: 22, col: 12 } });
+    expect(closeAccount?.patterns).toEqual([{ methods: ['DELETE'], path: '/me', text: 'DELETE /me' }]);
+    expect(c.locate(3, 0)).toEqual({ file, line: 19, col: 12 });
+    expect(wholeApp?.patterns[0]).toEqual({ methods: '*', path: '/*', text: '* /*' });
+    expect(c.locate(4, 0)).toEqual({ file, line: 22, col: 12 });
   });
 
   it('loads the shipped config/routes.yaml', () => {

@@ -26,13 +26,12 @@ function rule(name: string, patterns: string[], opts: RuleOpts = {}): RuleConfig
       const m = /^(\S+) +(\S+)$/.exec(text);
       if (m === null) throw new Error(`bad test pattern ${text}`);
       const methods = m[1]!;
-      return { methods: methods === '*' ? '*' : methods.split('|'), path: m[2]!, text, pos: { file: 'routes.yaml', line: 0, col: 9 } };
+      return { methods: methods === '*' ? '*' : methods.split('|'), path: m[2]!, text };
     }),
     maxAgeMs: opts.maxAgeMs ?? 10 * MIN,
     factors: opts.factors ?? ALL_FACTORS,
     once: opts.once ?? false,
     anonymous: opts.anonymous ?? 'deny',
-    pos: { file: 'routes.yaml', line: 0, col: 5 },
   };
 }
 
@@ -43,12 +42,8 @@ function routes(rules: RuleConfig[], opts: Partial<Pick<RoutesConfig, 'caseSensi
     caseSensitive: opts.caseSensitive ?? false,
     encodedSlashes: opts.encodedSlashes ?? 'reject',
     defaults: { maxAgeMs: 10 * MIN, factors: ALL_FACTORS },
-    rules: rules.map((r, i) => ({
-      ...r,
-      index: i,
-      pos: { ...r.pos, line: 10 * i + 1 },
-      patterns: r.patterns.map((p, j) => ({ ...p, pos: { ...p.pos, line: 10 * i + 2 + j } })),
-    })),
+    rules: rules.map((r, i) => ({ ...r, index: i })),
+    locate: (i, j) => (j === undefined ? { file: 'routes.yaml', line: 10 * i + 1, col: 5 } : { file: 'routes.yaml', line: 10 * i + 2 + j, col: 9 }),
   };
 }
 

@@ -73,15 +73,14 @@ function routesOf(rules: GenRule[], caseSensitive: boolean, encodedSlashes: Enco
         methods: p.methods,
         path: p.path,
         text: `${p.methods === '*' ? '*' : p.methods.join('|')} ${p.path}`,
-        pos: { file: 'routes.yaml', line: 10 * i + 2 + j, col: 9 },
       })),
       maxAgeMs: r.maxAgeMs,
       factors: r.factors,
       once: r.once,
       anonymous: r.anonymous,
       when: null,
-      pos: { file: 'routes.yaml', line: 10 * i + 1, col: 5 },
     })),
+    locate: (i, j) => (j === undefined ? { file: 'routes.yaml', line: 10 * i + 1, col: 5 } : { file: 'routes.yaml', line: 10 * i + 2 + j, col: 9 }),
   };
 }
 
