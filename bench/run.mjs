@@ -1,10 +1,12 @@
 // `npm run bench`: stepgate against the limit (direct), the Node baselines (bare undici proxy, bare
-// http-proxy-3) and nginx, in ONE run, plus rule scaling, a memory soak and a CPU profile.
+// http-proxy-3) and nginx, in ONE run, plus rule scaling, instructions per request (callgrind),
+// a memory soak and a CPU profile.
 //
-//   npm run bench                 full run (~6.5 min when the machine is idle): 3 rounds x 5 s per
+//   npm run bench                 full run (~10 min when the machine is idle): 3 rounds x 5 s per
 //                                 target, a 1-connection latency pass, 1M-request soak, profile
-//   npm run bench -- --quick      smoke run (~1.5 min): 1 round x 2 s, 100k-request soak
-//   options: --no-build (use the existing dist/), --no-profile, --no-soak, --no-rules
+//   npm run bench -- --quick      smoke run (~3 min): 1 round x 2 s, 100k-request soak
+//   options: --no-build (use the existing dist/), --no-profile, --no-soak, --no-rules,
+//            --no-instructions
 //   env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_WARMUP_SECONDS, BENCH_CONNECTIONS,
 //        BENCH_SOAK_REQUESTS, BENCH_SOAK_MAX_SECONDS, BENCH_PROFILE_SECONDS, BENCH_LATENCY_SECONDS,
 //        BENCH_LOAD_CPU (default 0: wrk), BENCH_SERVER_CPU (default 1: proxies + upstream),
@@ -63,6 +65,7 @@ const CFG = {
   profile: !args.includes('--no-profile'),
   soak: !args.includes('--no-soak'),
   rules: !args.includes('--no-rules'),
+  instructions: !args.includes('--no-instructions'),
 };
 
 const TARGETS = [
@@ -95,6 +98,7 @@ function ensureTools() {
   if (!have('wrk')) missing.push('wrk');
   if (!have('nginx')) missing.push('nginx-light');
   if (!have('taskset')) missing.push('util-linux');
+  if (CFG.instructions && !have('valgrind')) missing.push('valgrind');
   if (missing.length === 0) return;
   log(`installing ${missing.join(' ')} from Debian`);
   const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
@@ -312,6 +316,17 @@ function runRules() {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+/** bench/instructions.mjs: user-space instructions per request under callgrind (both CPUs). */
+function runInstructions() {
+  log('instructions per request under callgrind (bare undici proxy; stepgate not gated, gated, 403)');
+  const r = spawnSync(process.execPath, [join(BENCH, 'instructions.mjs'), ...(quick ? ['--quick'] : [])], {
+    encoding: 'utf8',
+    env: { ...process.env, BENCH_SERVER_CPU: String(CFG.serverCpu), BENCH_LOAD_CPU: String(CFG.loadCpu) },
+  });
+  if (r.status !== 0) throw new Error(`bench/instructions.mjs failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
 /**
  * ≥ soakRequests requests through stepgate (not-gated and gated, alternating), in one or more
  * bounded wrk runs, sampling the gateway's RSS every second.
@@ -525,6 +540,18 @@ function markdown(res) {
     }
     L.push('');
   }
+  if (res.instructions) {
+    const ins = res.instructions;
+    const count = ins.instructions;
+    L.push('## Instructions per request (callgrind, user space)', '');
+    L.push(`Each case in a fresh process under valgrind's callgrind (V8 single-threaded), ${fmtK(ins.warmup)} requests of warm-up, then ${fmtK(ins.batch)} counted, ${ins.connections} connections. Unlike req/s and CPU time, these counts do not move with the host's load (repeat runs agree within ~1%). The kernel's share, the same system calls for every Node proxy here, is not counted: compare the ratios.`, '');
+    L.push('| case | instructions / request | vs bare undici proxy | vs stepgate not gated |', '|---|---:|---:|---:|');
+    const labels = { undici: 'bare undici proxy', open: 'stepgate, not gated', gated: 'stepgate, gated + valid grant', challenge: 'stepgate, 403 STEP_UP_REQUIRED' };
+    for (const [key, label] of Object.entries(labels)) {
+      L.push(`| ${label} | ${fmtK(count[key])} | ${fmtX(count[key] / count.undici)} | ${fmtX(count[key] / count.open)} |`);
+    }
+    L.push('');
+  }
   if (res.soak) {
     const s = res.soak;
     L.push('## Memory soak', '');
@@ -575,6 +602,10 @@ async function main() {
     if (CFG.rules) {
       await waitQuiet();
       res.rules = runRules();
+    }
+    if (CFG.instructions) {
+      await waitQuiet();
+      res.instructions = runInstructions();
     }
     log('starting upstream, undici proxy, http-proxy-3 proxy, nginx, stepgate (pinned to CPU ' + CFG.serverCpu + ')');
     targets = await startTargets(TMP);

@@ -6,13 +6,14 @@
 // Usage (the bench runner does this; run `npm run build` first):
 //   UPSTREAM=http://127.0.0.1:PORT DATA_DIR=/tmp/dir STEPGATE_SECRET=base64 LOG_LEVEL=warn \
 //     node bench/targets/stepgate.mjs
-// Prints `READY {"url":...}`; SIGUSR2 prints `MEM {...}` (process.memoryUsage()); SIGTERM (or
+// Prints `READY {"url":...}`; SIGUSR2 prints `MEM {...}` (bench/lib/serve.mjs); SIGTERM (or
 // stdin closing) closes the gateway cleanly and exits 0, which also lets `node --cpu-prof` write
 // its profile.
 import { parseGatewayConfig, parseRoutesConfig } from '../../dist/config/load.js';
 import { buildRouteTable } from '../../dist/config/route-table.js';
 import { startGateway } from '../../dist/gateway.js';
 import { createLogger } from '../../dist/log.js';
+import { answerMemoryProbe } from '../lib/serve.mjs';
 
 const { UPSTREAM, DATA_DIR } = process.env;
 if (!UPSTREAM || !DATA_DIR || !process.env.STEPGATE_SECRET) {
@@ -53,16 +54,7 @@ const gw = await startGateway({
 });
 process.stdout.write(`READY ${JSON.stringify({ url: gw.url })}\n`);
 
-// SIGUSR2: print `MEM {process.memoryUsage()}` so the bench can tell JS heap from native memory;
-// under --expose-gc also `liveHeap`: heapUsed right after a full GC (what is really retained).
-process.on('SIGUSR2', () => {
-  const mem = process.memoryUsage();
-  if (typeof globalThis.gc === 'function') {
-    globalThis.gc();
-    mem.liveHeap = process.memoryUsage().heapUsed;
-  }
-  process.stdout.write(`MEM ${JSON.stringify(mem)}\n`);
-});
+answerMemoryProbe();
 
 let stopping = false;
 const stop = () => {
