@@ -8,7 +8,9 @@
 // under valgrind's callgrind (which counts every instruction of every thread: JIT code, V8's GC
 // and compiler, libuv, OpenSSL, SQLite), gets the same warm-up, and then only one batch of
 // requests is counted (callgrind_control --zero before, --dump after). V8 runs single-threaded
-// here (see underCallgrind); with the same schedule, repeated runs then agree within ~1%.
+// here (see underCallgrind); with the same schedule, repeated runs then agree within ~1% on an
+// otherwise idle machine. (V8's GC also reacts to elapsed time: a process slowed down by other
+// load counts a few % more, so bench/run.mjs waits for a quiet machine first.)
 //
 // Two things to know when reading the figures:
 // - V8 keeps optimising long after the warm-up (the bare proxy's count still falls ~20% over the

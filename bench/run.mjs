@@ -544,7 +544,7 @@ function markdown(res) {
     const ins = res.instructions;
     const count = ins.instructions;
     L.push('## Instructions per request (callgrind, user space)', '');
-    L.push(`Each case in a fresh process under valgrind's callgrind (V8 single-threaded), ${fmtK(ins.warmup)} requests of warm-up, then ${fmtK(ins.batch)} counted, ${ins.connections} connections. Unlike req/s and CPU time, these counts do not move with the host's load (repeat runs agree within ~1%). The kernel's share, the same system calls for every Node proxy here, is not counted: compare the ratios.`, '');
+    L.push(`Each case in a fresh process under valgrind's callgrind (V8 single-threaded), ${fmtK(ins.warmup)} requests of warm-up, then ${fmtK(ins.batch)} counted, ${ins.connections} connections. Unlike req/s and CPU time, these counts hardly move with the host's load (repeat runs on a quiet machine agree within ~1%). The kernel's share, the same system calls for every Node proxy here, is not counted: compare the ratios.`, '');
     L.push('| case | instructions / request | vs bare undici proxy | vs stepgate not gated |', '|---|---:|---:|---:|');
     const labels = { undici: 'bare undici proxy', open: 'stepgate, not gated', gated: 'stepgate, gated + valid grant', challenge: 'stepgate, 403 STEP_UP_REQUIRED' };
     for (const [key, label] of Object.entries(labels)) {
