@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { routesYaml } from '../../bench/rules.mjs';
 import { formatDuration, parseDuration, parseSize } from '../../src/config/units.js';
 import type { RoutesConfig } from '../../src/config/types.js';
+import { buildRouteTable } from '../../src/config/route-table.js';
 
 const fixture = (name: string) => `test/fixtures/config/${name}`;
 
@@ -503,6 +504,30 @@ rules:
     ]);
     expect(problems(() => routes('defaults:\n  factors: []\n'))).toEqual([
       'routes.yaml:2:12: defaults.factors: must list at least one factor (passkey, totp, recovery)',
+    ]);
+  });
+
+  it('places compile errors of a file the fast reader accepted (positions asked of locate)', () => {
+    // Valid YAML and schema, so js-yaml reads it; only the rule compiler finds the problems.
+    const text = [
+      'rules:',
+      '  - name: keys',
+      '    match: ["POST /keys", "DELETE /keys/:id"]',
+      '    factors: [passkey]',
+      '  - name: tokens',
+      '    match: "DELETE /keys/*"',
+      '    factors: [totp]',
+      '  - name: odd',
+      '    match:',
+      '      - GET /fine',
+      '      - "GET /a/*/b"',
+      '',
+    ].join('\n');
+    const parsed = routes(text);
+    expect(parsed.rules.map((r) => r.name)).toEqual(['keys', 'tokens', 'odd']);
+    expect(problems(() => buildRouteTable(parsed))).toEqual([
+      'routes.yaml:6:12: rules "keys" (line 2) and "tokens" can match the same request ("DELETE /keys/:id" and "DELETE /keys/*") but accept no common factor (passkey vs totp)',
+      'routes.yaml:11:9: pattern path "/a/*/b": "*" is only allowed as the last segment',
     ]);
   });
 
