@@ -20,8 +20,10 @@
 //   (strace counts one read and one write per side per request, for stepgate and the bare proxies
 //   alike). So the ratio of instructions is the ratio of the work each proxy does of its own.
 //
-// Cases: the bare undici proxy (the baseline of the targets), and stepgate not gated, gated with a
-// grant, and answering 403, each in front of the bench upstream over 8 keep-alive connections.
+// Cases: the bare undici proxy (the baseline of the targets), the same proxy sending the four
+// headers SPEC §6 requires on every forwarded request (what a bare proxy would have to add to do
+// stepgate's not-gated job), and stepgate not gated, gated with a grant, and answering 403, each
+// in front of the bench upstream over 8 keep-alive connections.
 // Two cases run at a time, one per CPU (instruction counts do not mind).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,6 +45,7 @@ const CPUS = [Number(process.env.BENCH_SERVER_CPU ?? 1), Number(process.env.BENC
 const SCRIPTS = { undici: 'targets/undici-proxy.mjs', stepgate: 'targets/stepgate.mjs' };
 const CASES = [
   { key: 'undici', proc: 'undici', path: '/static/x', cookie: 'sid=bench', expect: 200 },
+  { key: 'undiciSpec', proc: 'undici', env: { SPEC_HEADERS: '1' }, path: '/static/x', cookie: 'sid=bench', expect: 200 },
   { key: 'open', proc: 'stepgate', path: '/static/x', cookie: 'sid=bench', expect: 200 },
   { key: 'gated', proc: 'stepgate', path: '/gated/x', cookie: 'sid=bench', expect: 200 },
   { key: 'challenge', proc: 'stepgate', path: '/gated/x', cookie: 'sid=bench2', expect: 403 },
@@ -76,7 +79,7 @@ function dumpedInstructions(pid, outDir) {
 async function measure(c, { tmp, env, cpu }) {
   const dir = mkdtempSync(join(tmp, `${c.key}-`));
   mkdirSync(join(dir, 'data'));
-  const proc = await startPinned(c.key, underCallgrind(dir, join(BENCH, SCRIPTS[c.proc])), { cpu, env: { ...env, DATA_DIR: join(dir, 'data') }, readyTimeoutMs: 300_000 });
+  const proc = await startPinned(c.key, underCallgrind(dir, join(BENCH, SCRIPTS[c.proc])), { cpu, env: { ...env, ...c.env, DATA_DIR: join(dir, 'data') }, readyTimeoutMs: 300_000 });
   const pool = new Pool(proc.info.url, { connections: CONNECTIONS });
   try {
     if (c.proc === 'stepgate') await setupSessions(proc.info.url);

@@ -318,7 +318,7 @@ function runRules() {
 
 /** bench/instructions.mjs: user-space instructions per request under callgrind (both CPUs). */
 function runInstructions() {
-  log('instructions per request under callgrind (bare undici proxy; stepgate not gated, gated, 403)');
+  log('instructions per request under callgrind (bare undici proxy without and with the SPEC §6 headers; stepgate not gated, gated, 403)');
   const r = spawnSync(process.execPath, [join(BENCH, 'instructions.mjs'), ...(quick ? ['--quick'] : [])], {
     encoding: 'utf8',
     env: { ...process.env, BENCH_SERVER_CPU: String(CFG.serverCpu), BENCH_LOAD_CPU: String(CFG.loadCpu) },
@@ -546,7 +546,7 @@ function markdown(res) {
     L.push('## Instructions per request (callgrind, user space)', '');
     L.push(`Each case in a fresh process under valgrind's callgrind (V8 single-threaded), ${fmtK(ins.warmup)} requests of warm-up, then ${fmtK(ins.batch)} counted, ${ins.connections} connections. Unlike req/s and CPU time, these counts hardly move with the host's load (repeat runs on a quiet machine agree within ~1%). The kernel's share, the same system calls for every Node proxy here, is not counted: compare the ratios.`, '');
     L.push('| case | instructions / request | vs bare undici proxy | vs stepgate not gated |', '|---|---:|---:|---:|');
-    const labels = { undici: 'bare undici proxy', open: 'stepgate, not gated', gated: 'stepgate, gated + valid grant', challenge: 'stepgate, 403 STEP_UP_REQUIRED' };
+    const labels = { undici: 'bare undici proxy', undiciSpec: 'bare undici proxy + the SPEC §6 request headers', open: 'stepgate, not gated', gated: 'stepgate, gated + valid grant', challenge: 'stepgate, 403 STEP_UP_REQUIRED' };
     for (const [key, label] of Object.entries(labels)) {
       L.push(`| ${label} | ${fmtK(count[key])} | ${fmtX(count[key] / count.undici)} | ${fmtX(count[key] / count.open)} |`);
     }

@@ -3,7 +3,12 @@
 // hop-by-hop headers. No canonicalisation, no rules, no logging. This is what "a Node proxy costs"
 // before stepgate adds anything.
 //
-// Usage: UPSTREAM=http://127.0.0.1:PORT node bench/targets/undici-proxy.mjs
+// With SPEC_HEADERS=1 it also sends the four headers SPEC §6 requires on every forwarded request
+// (X-Forwarded-For from the peer, X-Forwarded-Proto and -Host, a random X-Request-Id): the same
+// work on the wire as stepgate's not-gated path, for bench/instructions.mjs.
+//
+// Usage: UPSTREAM=http://127.0.0.1:PORT [SPEC_HEADERS=1] node bench/targets/undici-proxy.mjs
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
 import { serveUntilStopped } from '../lib/serve.mjs';
@@ -17,10 +22,22 @@ function strip(headers) {
   return out;
 }
 
+const requestHeaders =
+  process.env.SPEC_HEADERS === '1'
+    ? (req) => {
+        const out = strip(req.headers);
+        out['x-forwarded-for'] = req.socket.remoteAddress;
+        out['x-forwarded-proto'] = 'http';
+        out['x-forwarded-host'] = 'localhost:8080';
+        out['x-request-id'] = randomUUID();
+        return out;
+      }
+    : (req) => strip(req.headers);
+
 const server = createServer((req, res) => {
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   pool.stream(
-    { method: req.method, path: req.url, headers: strip(req.headers), body: hasBody ? req : null },
+    { method: req.method, path: req.url, headers: requestHeaders(req), body: hasBody ? req : null },
     ({ statusCode, headers }) => {
       res.writeHead(statusCode, strip(headers));
       return res;
