@@ -1,6 +1,7 @@
 // Instructions per request: the noise-free view of what a request costs in user space.
 //
-//   node bench/instructions.mjs [--quick]   → prints one JSON line (bench/run.mjs runs it)
+//   node bench/instructions.mjs [--quick] [--cases open,gated]   → prints one JSON line
+//   (bench/run.mjs runs all cases; --cases picks some, for an A/B of one change)
 //
 // req/s and CPU µs per request on a shared VM move ±15% between runs and even between the rounds
 // of one run, which is wider than the margins the targets ask for. The number of instructions a
@@ -106,11 +107,26 @@ function underCallgrind(outDir, script) {
     // run, not whenever a background thread got its turn (±5% between runs with threads, ±0.5%
     // without). The work is the same; only its timing becomes repeatable.
     '--single-threaded',
+    // Under callgrind a process runs ~50x slower, so it looks idle to V8's memory reducer, which
+    // then starts full GCs on a timer (8 s after the last one): whether one fell inside the
+    // counted batch decided the count (the same build measured 233k and 349k per request).
+    '--no-memory-reducer',
     script,
   ];
 }
 
+/** The cases named by `--cases a,b` (all of them without it). */
+function selectedCases() {
+  const i = process.argv.indexOf('--cases');
+  if (i < 0) return CASES;
+  const keys = (process.argv[i + 1] ?? '').split(',');
+  const unknown = keys.filter((k) => !CASES.some((c) => c.key === k));
+  if (unknown.length > 0) throw new Error(`unknown case ${unknown.join(', ')}; cases: ${CASES.map((c) => c.key).join(', ')}`);
+  return CASES.filter((c) => keys.includes(c.key));
+}
+
 async function main() {
+  const cases = selectedCases();
   if (spawnSync('sh', ['-c', 'command -v valgrind && command -v callgrind_control'], { stdio: 'ignore' }).status !== 0) {
     throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
   }
@@ -120,7 +136,7 @@ async function main() {
     // One upstream per CPU, so that each case has its upstream beside it.
     const upstreams = await Promise.all(CPUS.map((cpu) => startPinned('upstream', [process.execPath, join(BENCH, 'targets/upstream.mjs')], { cpu })));
     const out = {};
-    const queue = [...CASES];
+    const queue = [...cases];
     await Promise.all(
       CPUS.map(async (cpu, i) => {
         const env = { UPSTREAM: upstreams[i].info.url, STEPGATE_SECRET: randomBytes(32).toString('base64'), LOG_LEVEL: 'warn' };

@@ -2,6 +2,10 @@
 //   framing → canonicalise → own prefix? → match rules → (not gated: forward, nothing else)
 //   → identity → grant? → forward with trusted headers | challenge.
 // Every refusal is a GatewayError written by sendError; nothing here may throw to the server.
+// The two commonest requests (not gated; gated with identity and grant in memory) are decided
+// without creating a promise: the async steps (bodies, the store, identity look-ups, challenges)
+// are entered only when needed (bench/instructions.mjs: a gated pass went from 215.5k to 202.7k
+// instructions per request with this and the session-binding reuse in grants/session-key.ts).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,14 +13,14 @@ import type { GatewayContext, RouteTable } from './context.js';
 import { GatewayError, sendError } from './errors.js';
 import { grantSatisfies, trustedHeaders } from './grants/check.js';
 import { gatewayCookieHeader, sessionBinding } from './grants/session-key.js';
-import { resolveIdentity } from './identity/resolve.js';
+import { identityInput, resolveIdentity } from './identity/resolve.js';
 import { formParams, hasBody, inspectBody, jsonTopLevelKeys, type InspectedBody, type InspectLimits } from './proxy/body.js';
 import { normaliseParamName } from './rules/param-name.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
 import { injectionCandidate, planInjection } from './proxy/inject.js';
 import { connectionHeaderAllowed, dashed, upstreamHeaders } from './proxy/headers.js';
-import { canonicalise } from './rules/canonical.js';
+import { canonicalise, type CanonicalPath } from './rules/canonical.js';
 import type { RuleMatch } from './rules/match.js';
 import { enrolledTypes } from './stepup/routes.js';
 import { handleStepup } from './stepup/routes.js';
@@ -24,6 +28,8 @@ import { StoreUnavailableError } from './store/store.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+/** SPEC §4.6: the app's answer to a verified request is never cached by a shared cache. */
+const VERIFIED_ANSWER_HEADERS = Object.freeze({ 'cache-control': 'private, no-store' });
 /** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
 const INSPECT_TIMEOUT_MS = 10_000;
 
@@ -42,18 +48,22 @@ export interface Upgrade {
   head: Buffer;
 }
 
-export async function handleRequest(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade): Promise<void> {
+export function handleRequest(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade): void {
   const requestId = requestIdOf(req);
   try {
-    await decide(ctx, req, res, requestId, upgrade);
+    decide(ctx, req, res, requestId, upgrade)?.catch((err: unknown) => refuse(ctx, res, requestId, err));
   } catch (err) {
-    const gatewayErr = toGatewayError(err);
-    ctx.metrics.request(gatewayErr.code === 'AUTH_REQUIRED' ? 'auth_required' : gatewayErr.status >= 500 ? 'error' : 'refused');
-    if (gatewayErr.status >= 500) ctx.log.error({ requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'request failed');
-    else ctx.log.debug({ requestId, errorCode: gatewayErr.code }, 'request refused');
-    if (gatewayErr.code === 'BAD_REQUEST') res.shouldKeepAlive = false;
-    sendError(res, gatewayErr, requestId);
+    refuse(ctx, res, requestId, err);
   }
+}
+
+function refuse(ctx: GatewayContext, res: ServerResponse, requestId: string, err: unknown): void {
+  const gatewayErr = toGatewayError(err);
+  ctx.metrics.request(gatewayErr.code === 'AUTH_REQUIRED' ? 'auth_required' : gatewayErr.status >= 500 ? 'error' : 'refused');
+  if (gatewayErr.status >= 500) ctx.log.error({ requestId, err: (err as Error).message, errorCode: gatewayErr.code }, 'request failed');
+  else ctx.log.debug({ requestId, errorCode: gatewayErr.code }, 'request refused');
+  if (gatewayErr.code === 'BAD_REQUEST') res.shouldKeepAlive = false;
+  sendError(res, gatewayErr, requestId);
 }
 
 function toGatewayError(err: unknown): GatewayError {
@@ -100,7 +110,8 @@ function methodInterpretations(req: IncomingMessage, query: string): string[] {
   return methods;
 }
 
-async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, upgrade?: Upgrade): Promise<void> {
+/** Settles the request: returns a promise only when an asynchronous step was needed. */
+function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, upgrade?: Upgrade): Promise<void> | undefined {
   assertFraming(req);
   if (req.method === 'CONNECT') throw new GatewayError('METHOD_NOT_ALLOWED');
   if (!connectionHeaderAllowed(req.headers, ctx.headerPolicy)) throw new GatewayError('BAD_REQUEST', 'Connection names a header the gateway relies on.');
@@ -112,16 +123,38 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   if (ownPath === prefix || ownPath.startsWith(prefix + '/')) {
     if (upgrade) throw new GatewayError('NOT_FOUND');
     ctx.metrics.request('own');
-    await handleStepup(ctx, req, res, requestId, ownPath);
-    return;
+    return handleStepup(ctx, req, res, requestId, ownPath);
   }
   const target = canon.forwardPath + canon.query;
   // A WebSocket upgrade is a GET; its override headers and `_method` count like any request's.
-  let methods = methodInterpretations(req, canon.query);
-  let match = routes.rules.match(methods, canon.matchPaths);
+  const methods = methodInterpretations(req, canon.query);
+  const match = routes.rules.match(methods, canon.matchPaths);
+  const bodyMayOverride = req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths);
+  if (bodyMayOverride || match?.rules.some((r) => r.when)) {
+    return decideOnBody(ctx, req, res, requestId, canon, target, methods, match, bodyMayOverride, upgrade);
+  }
+  return route(ctx, req, res, requestId, match, target, canon.hasMatrixParams, null, upgrade);
+}
+
+/** The rest of decide() when the body may change the decision: `_method` in a form, `when` conditions. */
+async function decideOnBody(
+  ctx: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  canon: CanonicalPath,
+  target: string,
+  methodsOfHead: string[],
+  matchOfHead: RuleMatch | null,
+  bodyMayOverride: boolean,
+  upgrade?: Upgrade,
+): Promise<void> {
+  const routes = ctx.routes;
+  let methods = methodsOfHead;
+  let match = matchOfHead;
   const limits = inspectLimits(routes);
   let body: InspectedBody | null = null;
-  if (req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths)) {
+  if (bodyMayOverride) {
     // `_method` in a form body may turn this POST into a gated method (Rails, Laravel, Symfony...).
     body = await inspectBody(req, limits);
     const overrides = await bodyMethodOverrides(body, req.headers['content-type']);
@@ -133,12 +166,57 @@ async function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     const input = new ConditionInput(canon.query, req.headers['content-type'], async () => (body ??= hasBody(req) ? await inspectBody(req, limits) : null));
     match = await matchWithConditions(routes.rules, methods, canon.matchPaths, match, input);
   }
+  await route(ctx, req, res, requestId, match, target, canon.hasMatrixParams, body, upgrade);
+}
+
+/** Forwards a request no rule matched; gates one a rule matched. */
+function route(
+  ctx: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  match: RuleMatch | null,
+  target: string,
+  hasMatrixParams: boolean,
+  body: InspectedBody | null,
+  upgrade?: Upgrade,
+): Promise<void> | undefined {
   if (!match) {
     ctx.metrics.request('passed');
     forward(ctx, req, res, requestId, target, body, upgrade);
-    return;
+    return undefined;
   }
-  await gate(ctx, req, res, requestId, match, target, canon.hasMatrixParams, body, upgrade);
+  // The gate cannot know what the app reads from `;jsessionid=` style parameters.
+  if (hasMatrixParams) throw new GatewayError('BAD_REQUEST_PATH', 'Path parameters (;) are not accepted on protected routes.');
+  if (passOnKnownGrant(ctx, req, res, requestId, match, target, body, upgrade)) return undefined;
+  return gate(ctx, req, res, requestId, match, target, body, upgrade);
+}
+
+/**
+ * The hot gated path: identity and a satisfying grant both already in memory → forwarded now,
+ * true. Anything else (a look-up to make, no grant in memory, a `once` rule, a new gateway
+ * cookie) → false, and gate() decides with the identity source and the store.
+ */
+function passOnKnownGrant(
+  ctx: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  match: RuleMatch,
+  target: string,
+  body: InspectedBody | null,
+  upgrade?: Upgrade,
+): boolean {
+  if (match.once) return false;
+  const identity = ctx.identity.known(identityInput(req));
+  if (!identity) return false;
+  const binding = sessionBinding(req.headers, identity, ctx.cfg.identity, ctx.cfg.publicOrigin, ctx.secrets);
+  if (binding.newGatewayCookie) return false;
+  const grant = ctx.grants.known(binding.keys) ?? null;
+  if (!grantSatisfies(grant, identity.user, match, ctx.clock.now())) return false;
+  ctx.metrics.request('gated_allowed');
+  forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(grant, match.name));
+  return true;
 }
 
 /** `_method` values in the body; null when the body cannot be inspected. */
@@ -158,12 +236,9 @@ async function gate(
   requestId: string,
   match: RuleMatch,
   target: string,
-  hasMatrixParams: boolean,
   body: InspectedBody | null,
   upgrade?: Upgrade,
 ): Promise<void> {
-  // The gate cannot know what the app reads from `;jsessionid=` style parameters.
-  if (hasMatrixParams) throw new GatewayError('BAD_REQUEST_PATH', 'Path parameters (;) are not accepted on protected routes.');
   const identity = await resolveIdentity(ctx, req);
   if (!identity) {
     if (match.anonymousAllowed) {
@@ -256,8 +331,7 @@ function forward(
     headers,
     body: body ? body.replay() : hasBody(req) ? req : null,
     requestId,
-    // SPEC §4.6: the app's answer to a verified request is never cached by a shared cache.
-    responseHeaders: trusted ? { 'cache-control': 'private, no-store' } : undefined,
+    responseHeaders: trusted ? VERIFIED_ANSWER_HEADERS : undefined,
     rewrite: inject ? (status, h) => planInjection(req, status, h, `${ctx.cfg.prefix}/client.js`, ctx.cfg.publicOrigin) : undefined,
   });
 }

@@ -28,7 +28,7 @@ export function createPublicServer(ctx: GatewayContext): PublicServer {
     maxHeaderSize: 32 * 1024,
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    void handleRequest(ctx, req, res);
+    handleRequest(ctx, req, res);
   });
   /** Answers (challenges, errors) that are not a proxied 101 go through an ordinary response on the socket. */
   const responseOn = (req: IncomingMessage, socket: Duplex): ServerResponse => {
@@ -45,11 +45,11 @@ export function createPublicServer(ctx: GatewayContext): PublicServer {
     const res = responseOn(req, socket);
     const isWebSocket = (req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket' && req.method === 'GET';
     // h2c and other upgrades are not proxied: the request is handled as plain HTTP without them.
-    void handleRequest(ctx, req, res, isWebSocket ? { socket, head } : undefined);
+    handleRequest(ctx, req, res, isWebSocket ? { socket, head } : undefined);
   });
   // Without this listener Node drops CONNECT silently; the pipeline answers 405 (SPEC §6).
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    void handleRequest(ctx, req, responseOn(req, socket));
+    handleRequest(ctx, req, responseOn(req, socket));
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || err.code === 'ECONNRESET') {

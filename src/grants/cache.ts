@@ -44,6 +44,11 @@ export class GrantCache {
     return grant;
   }
 
+  /** The session's grant if one was read within the TTL, without waiting: the caller may only allow on it. */
+  known(sessionKeys: string[]): GrantRecord | undefined {
+    return this.entries.get(sessionKeys[0]!, this.clock.now()) ?? undefined;
+  }
+
   /** The session's grant changed here (verified again, ended): forget what was read. */
   forget(sessionKeys: string[]): void {
     for (const key of sessionKeys) this.entries.delete(key);

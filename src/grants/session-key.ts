@@ -25,6 +25,21 @@ export function gatewayCookieHeader(publicOrigin: string, value: string): string
   return `${gatewayCookieName(publicOrigin)}=${value}; Path=/; HttpOnly; SameSite=Lax${secure}`;
 }
 
+/** What a binding was computed from, to reuse it while they stay the same. */
+interface RememberedBinding {
+  cookie: string | undefined;
+  authorization: string | undefined;
+  cfg: IdentityConfig;
+  binding: SessionBinding;
+}
+
+/**
+ * The last binding of each identity object. An identity cache hands out the same object for every
+ * request of a session, so a session's next request with the same Cookie and Authorization headers
+ * skips the cookie parsing and HMAC-cache look-up (2.5% of a gated request's CPU in the profile).
+ */
+const remembered = new WeakMap<Identity, RememberedBinding>();
+
 export function sessionBinding(
   headers: IncomingHttpHeaders,
   identity: Identity,
@@ -32,6 +47,15 @@ export function sessionBinding(
   publicOrigin: string,
   secrets: Secrets,
 ): SessionBinding {
+  const last = remembered.get(identity);
+  if (last && last.cookie === headers.cookie && last.authorization === headers.authorization && last.cfg === cfg) return last.binding;
+  const binding = deriveBinding(headers, identity, cfg, publicOrigin, secrets);
+  // A new gateway cookie is random per request: nothing to reuse.
+  if (!binding.newGatewayCookie) remembered.set(identity, { cookie: headers.cookie, authorization: headers.authorization, cfg, binding });
+  return binding;
+}
+
+function deriveBinding(headers: IncomingHttpHeaders, identity: Identity, cfg: IdentityConfig, publicOrigin: string, secrets: Secrets): SessionBinding {
   let material: string | null = null;
   let newGatewayCookie: string | null = null;
   if (identity.sessionId !== null) {

@@ -12,10 +12,14 @@ export class HeaderIdentitySource implements IdentitySource {
     this.trusted = addressSet(cfg.trustedProxies);
   }
 
-  resolve({ headers, peer }: IdentityInput): Promise<Identity | null> {
-    if (!this.trusted.has(peer)) return Promise.resolve(null);
+  resolve(input: IdentityInput): Promise<Identity | null> {
+    return Promise.resolve(this.known(input));
+  }
+
+  known({ headers, peer }: IdentityInput): Identity | null {
+    if (!this.trusted.has(peer)) return null;
     const value = headers[this.cfg.user];
     const user = typeof value === 'string' ? value.trim() : '';
-    return Promise.resolve(user ? { user, name: user, sessionId: null } : null);
+    return user ? { user, name: user, sessionId: null } : null;
   }
 }

@@ -43,6 +43,11 @@ export class JwtIdentitySource implements IdentitySource {
     return value?.replace(/^Bearer\s+/i, '') || undefined;
   }
 
+  /** Verifying a token is asynchronous (jose), so nothing is known without waiting. */
+  known(): undefined {
+    return undefined;
+  }
+
   async resolve({ headers }: IdentityInput): Promise<Identity | null> {
     const token = this.token(headers);
     if (!token) return null;

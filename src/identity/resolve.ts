@@ -4,12 +4,15 @@ import type { IncomingMessage } from 'node:http';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { unmapIPv4 } from '../net/cidr.js';
-import { AmbiguousIdentityError, IdentityUnavailableError, type Identity } from './types.js';
+import { AmbiguousIdentityError, IdentityUnavailableError, type Identity, type IdentityInput } from './types.js';
+
+export function identityInput(req: IncomingMessage): IdentityInput {
+  return { headers: req.headers, peer: req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : undefined };
+}
 
 export async function resolveIdentity(ctx: GatewayContext, req: IncomingMessage): Promise<Identity | null> {
   try {
-    const peer = req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : undefined;
-    return await ctx.identity.resolve({ headers: req.headers, peer });
+    return await ctx.identity.resolve(identityInput(req));
   } catch (err) {
     if (err instanceof AmbiguousIdentityError) throw new GatewayError('AMBIGUOUS_IDENTITY');
     if (err instanceof IdentityUnavailableError) {

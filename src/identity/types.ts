@@ -19,6 +19,12 @@ export interface IdentityInput {
 
 export interface IdentitySource {
   resolve(input: IdentityInput): Promise<Identity | null>;
+  /**
+   * The identity if the source knows it without waiting (a cached look-up, a header), else
+   * undefined: the gate's no-promise path for a gated request with a grant (pipeline.ts). Never
+   * throws; anything doubtful (two credentials, a lookup to make) is left to `resolve`.
+   */
+  known(input: IdentityInput): Identity | null | undefined;
 }
 
 export class IdentityUnavailableError extends Error {}

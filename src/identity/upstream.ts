@@ -43,8 +43,18 @@ export class UpstreamIdentitySource implements IdentitySource {
     return this.lookup(cookie, authorization);
   }
 
+  known({ headers }: IdentityInput): Identity | undefined {
+    const { cookie, authorization } = headers;
+    // Both credentials present: `resolve` checks that they name the same user.
+    if (cookie && authorization && cookieOccurrences(cookie, this.sessionCookies).length > 0) return undefined;
+    if (!cookie && !authorization) return undefined;
+    const cached = this.cache.get(cacheKey(cookie, authorization), this.clock.now());
+    if (cached) this.stats.hits++;
+    return cached;
+  }
+
   private async lookup(cookie: string | undefined, authorization: string | undefined): Promise<Identity | null> {
-    const key = `${cookie ?? ''}\0${authorization ?? ''}`;
+    const key = cacheKey(cookie, authorization);
     const now = this.clock.now();
     const cached = this.cache.get(key, now);
     if (cached) {
@@ -89,6 +99,10 @@ export class UpstreamIdentitySource implements IdentitySource {
     const name = this.cfg.nameField ? identityValue(dig(answer, this.cfg.nameField)) : null;
     return { user, name, sessionId: null };
   }
+}
+
+function cacheKey(cookie: string | undefined, authorization: string | undefined): string {
+  return `${cookie ?? ''}\0${authorization ?? ''}`;
 }
 
 /** Follows a dotted path (`query.userinfo.id`) into parsed JSON. */

@@ -6,9 +6,15 @@
 
 export type EncodedSlashes = 'reject' | 'keep';
 
-export type CanonicalResult =
-  | { ok: true; forwardPath: string; query: string; matchPaths: string[]; hasMatrixParams: boolean }
-  | { ok: false; reason: string };
+export interface CanonicalPath {
+  ok: true;
+  forwardPath: string;
+  query: string;
+  matchPaths: string[];
+  hasMatrixParams: boolean;
+}
+
+export type CanonicalResult = CanonicalPath | { ok: false; reason: string };
 
 const SLASH = 0x2f;
 const PERCENT = 0x25;

@@ -5,7 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import type { IdentityConfig } from '../../src/config/types.js';
+import { Secrets } from '../../src/crypto/secrets.js';
 import { GrantCache } from '../../src/grants/cache.js';
+import { sessionBinding } from '../../src/grants/session-key.js';
+import type { Identity } from '../../src/identity/types.js';
 import { FactorTypesCache } from '../../src/grants/factor-types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { GrantRecord } from '../../src/store/store.js';
@@ -162,5 +167,54 @@ describe('ExpiringMap', () => {
     map.set('k', 'v', 100, 0);
     expect(map.get('k', 99)).toBe('v');
     expect(map.get('k', 100)).toBeUndefined();
+  });
+});
+
+describe('GrantCache.known (the no-wait path: it may only allow)', () => {
+  it('gives a grant read within the TTL, and nothing for "no grant", an unread session or after the TTL', async () => {
+    const cache = new GrantCache(store, TTL, clock);
+    expect(cache.known(KEYS)).toBeUndefined(); // never read: the caller must ask the store
+    expect(await cache.find(KEYS, anyGrant)).toBeNull();
+    expect(cache.known(KEYS)).toBeUndefined(); // "no grant" is remembered, but never allows
+    await store.putGrant(KEYS[0]!, grant('totp', T0), []);
+    cache.forget(KEYS);
+    expect(await cache.find(KEYS, anyGrant)).toMatchObject({ factor: 'totp' });
+    expect(cache.known(KEYS)).toMatchObject({ factor: 'totp' });
+    clock.t += TTL;
+    expect(cache.known(KEYS)).toBeUndefined();
+  });
+});
+
+describe('sessionBinding reused for the same identity object', () => {
+  const secrets = new Secrets([randomBytes(32)]);
+  const cfg = { source: 'upstream', sessionCookies: ['sid'] } as IdentityConfig;
+  const bind = (identity: Identity, headers: { cookie?: string; authorization?: string }) => sessionBinding(headers, identity, cfg, 'https://gw.example', secrets);
+  const alice: Identity = { user: 'alice', name: null, sessionId: null };
+
+  it('is recomputed whenever the Cookie or Authorization header differs from the last request', () => {
+    const a = bind(alice, { cookie: 'sid=a' }).keys;
+    const b = bind(alice, { cookie: 'sid=b' }).keys;
+    expect(b).not.toEqual(a);
+    expect(bind(alice, { cookie: 'sid=a' }).keys).toEqual(a);
+    // Without a session cookie the bearer token names the session.
+    const t1 = bind(alice, { authorization: 'Bearer one' }).keys;
+    const t2 = bind(alice, { authorization: 'Bearer two' }).keys;
+    expect(t2).not.toEqual(t1);
+    expect(bind(alice, { authorization: 'Bearer one' }).keys).toEqual(t1);
+  });
+
+  it('keeps users apart and matches a fresh computation', () => {
+    const fresh = (identity: Identity, cookie: string) => bind({ ...identity }, { cookie }).keys;
+    bind(alice, { cookie: 'sid=x' });
+    expect(bind(alice, { cookie: 'sid=x' }).keys).toEqual(fresh(alice, 'sid=x'));
+    expect(bind({ user: 'bob', name: null, sessionId: null }, { cookie: 'sid=x' }).keys).not.toEqual(fresh(alice, 'sid=x'));
+  });
+
+  it('never reuses a new gateway cookie: each cookie-less request gets its own', () => {
+    const first = bind(alice, {});
+    const second = bind(alice, {});
+    expect(first.newGatewayCookie).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(second.newGatewayCookie).not.toBe(first.newGatewayCookie);
+    expect(second.keys).not.toEqual(first.keys);
   });
 });
