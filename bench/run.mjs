@@ -455,9 +455,20 @@ function perRound(a, b) {
   return ratios.length > 1 ? ` (rounds ${Math.min(...ratios).toFixed(2)}–${fmtX(Math.max(...ratios))})` : '';
 }
 
-function checks(m, rules, soak, lat) {
+function checks(m, rules, soak, lat, ins) {
   const out = [];
   const add = (name, target, measured, pass) => out.push({ name, target, measured, pass });
+  if (ins) {
+    // The same ratio targets by work done: b's instructions per request over a's is the
+    // throughput a would have relative to b if both were CPU-bound on the same core. The host's
+    // noise does not move these, so they are the verdict to trust when req/s rounds disagree.
+    const c = ins.instructions;
+    const byWork = (name, a, b, min) => add(`${name} (by instructions per request)`, `≥ ${min.toFixed(2)}×`, fmtX(c[b] / c[a]), c[b] / c[a] >= min);
+    byWork('not-gated vs bare undici proxy', 'open', 'undici', 1.0);
+    byWork('not-gated vs bare undici proxy sending the SPEC §6 headers too', 'open', 'undiciSpec', 1.0);
+    byWork('gated with grant vs not-gated', 'gated', 'open', 0.9);
+    byWork('403 challenge vs gated pass', 'challenge', 'gated', 1.0);
+  }
   if (m) {
     add('not-gated vs bare undici proxy (req/s)', '≥ 1.00×', fmtX(m.open.rps / m.undici.rps) + perRound(m.open, m.undici), m.open.rps / m.undici.rps >= 1.0);
     add('not-gated vs nginx (req/s)', '≥ 0.40×', fmtX(m.open.rps / m.nginx.rps) + perRound(m.open, m.nginx), m.open.rps / m.nginx.rps >= 0.4);
@@ -629,7 +640,7 @@ async function main() {
     killAllChildren();
     rmSync(TMP, { recursive: true, force: true });
   }
-  res.checks = checks(res.matrix, res.rules, res.soak, res.latency);
+  res.checks = checks(res.matrix, res.rules, res.soak, res.latency, res.instructions);
   res.quietWaitedSeconds = quietWaitedMs / 1000;
   res.elapsedSeconds = (Date.now() - started) / 1000;
   const md = markdown(res) + `\n_Total bench time: ${res.elapsedSeconds.toFixed(0)} s._\n`;
