@@ -48,10 +48,19 @@ export interface Upgrade {
   head: Buffer;
 }
 
+/** One request in flight: what every step of the pipeline needs to answer it. */
+interface Exchange {
+  readonly ctx: GatewayContext;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly upgrade: Upgrade | undefined;
+}
+
 export function handleRequest(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, upgrade?: Upgrade): void {
   const requestId = requestIdOf(req);
   try {
-    decide(ctx, req, res, requestId, upgrade)?.catch((err: unknown) => refuse(ctx, res, requestId, err));
+    decide({ ctx, req, res, requestId, upgrade })?.catch((err: unknown) => refuse(ctx, res, requestId, err));
   } catch (err) {
     refuse(ctx, res, requestId, err);
   }
@@ -111,7 +120,8 @@ function methodInterpretations(req: IncomingMessage, query: string): string[] {
 }
 
 /** Settles the request: returns a promise only when an asynchronous step was needed. */
-function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, requestId: string, upgrade?: Upgrade): Promise<void> | undefined {
+function decide(ex: Exchange): Promise<void> | undefined {
+  const { ctx, req } = ex;
   assertFraming(req);
   if (req.method === 'CONNECT') throw new GatewayError('METHOD_NOT_ALLOWED');
   if (!connectionHeaderAllowed(req.headers, ctx.headerPolicy)) throw new GatewayError('BAD_REQUEST', 'Connection names a header the gateway relies on.');
@@ -121,9 +131,9 @@ function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, 
   const prefix = ctx.cfg.prefix;
   const ownPath = canon.matchPaths[0]!;
   if (ownPath === prefix || ownPath.startsWith(prefix + '/')) {
-    if (upgrade) throw new GatewayError('NOT_FOUND');
+    if (ex.upgrade) throw new GatewayError('NOT_FOUND');
     ctx.metrics.request('own');
-    return handleStepup(ctx, req, res, requestId, ownPath);
+    return handleStepup(ctx, req, ex.res, ex.requestId, ownPath);
   }
   const target = canon.forwardPath + canon.query;
   // A WebSocket upgrade is a GET; its override headers and `_method` count like any request's.
@@ -131,25 +141,22 @@ function decide(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, 
   const match = routes.rules.match(methods, canon.matchPaths);
   const bodyMayOverride = req.method === 'POST' && hasBody(req) && routes.rules.matchesPathForOtherMethod('POST', canon.matchPaths);
   if (bodyMayOverride || match?.rules.some((r) => r.when)) {
-    return decideOnBody(ctx, req, res, requestId, canon, target, methods, match, bodyMayOverride, upgrade);
+    return decideOnBody(ex, canon, target, methods, match, bodyMayOverride);
   }
-  return route(ctx, req, res, requestId, match, target, canon.hasMatrixParams, null, upgrade);
+  return route(ex, match, target, canon.hasMatrixParams, null);
 }
 
 /** The rest of decide() when the body may change the decision: `_method` in a form, `when` conditions. */
 async function decideOnBody(
-  ctx: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
+  ex: Exchange,
   canon: CanonicalPath,
   target: string,
   methodsOfHead: string[],
   matchOfHead: RuleMatch | null,
   bodyMayOverride: boolean,
-  upgrade?: Upgrade,
 ): Promise<void> {
-  const routes = ctx.routes;
+  const { req } = ex;
+  const routes = ex.ctx.routes;
   let methods = methodsOfHead;
   let match = matchOfHead;
   const limits = inspectLimits(routes);
@@ -166,30 +173,20 @@ async function decideOnBody(
     const input = new ConditionInput(canon.query, req.headers['content-type'], async () => (body ??= hasBody(req) ? await inspectBody(req, limits) : null));
     match = await matchWithConditions(routes.rules, methods, canon.matchPaths, match, input);
   }
-  await route(ctx, req, res, requestId, match, target, canon.hasMatrixParams, body, upgrade);
+  await route(ex, match, target, canon.hasMatrixParams, body);
 }
 
 /** Forwards a request no rule matched; gates one a rule matched. */
-function route(
-  ctx: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-  match: RuleMatch | null,
-  target: string,
-  hasMatrixParams: boolean,
-  body: InspectedBody | null,
-  upgrade?: Upgrade,
-): Promise<void> | undefined {
+function route(ex: Exchange, match: RuleMatch | null, target: string, hasMatrixParams: boolean, body: InspectedBody | null): Promise<void> | undefined {
   if (!match) {
-    ctx.metrics.request('passed');
-    forward(ctx, req, res, requestId, target, body, upgrade);
+    ex.ctx.metrics.request('passed');
+    forward(ex, target, body);
     return undefined;
   }
   // The gate cannot know what the app reads from `;jsessionid=` style parameters.
   if (hasMatrixParams) throw new GatewayError('BAD_REQUEST_PATH', 'Path parameters (;) are not accepted on protected routes.');
-  if (passOnKnownGrant(ctx, req, res, requestId, match, target, body, upgrade)) return undefined;
-  return gate(ctx, req, res, requestId, match, target, body, upgrade);
+  if (passOnKnownGrant(ex, match, target, body)) return undefined;
+  return gate(ex, match, target, body);
 }
 
 /**
@@ -197,17 +194,9 @@ function route(
  * true. Anything else (a look-up to make, no grant in memory, a `once` rule, a new gateway
  * cookie) → false, and gate() decides with the identity source and the store.
  */
-function passOnKnownGrant(
-  ctx: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-  match: RuleMatch,
-  target: string,
-  body: InspectedBody | null,
-  upgrade?: Upgrade,
-): boolean {
+function passOnKnownGrant(ex: Exchange, match: RuleMatch, target: string, body: InspectedBody | null): boolean {
   if (match.once) return false;
+  const { ctx, req } = ex;
   const identity = ctx.identity.known(identityInput(req));
   if (!identity) return false;
   const binding = sessionBinding(req.headers, identity, ctx.cfg.identity, ctx.cfg.publicOrigin, ctx.secrets);
@@ -215,7 +204,7 @@ function passOnKnownGrant(
   const grant = ctx.grants.known(binding.keys) ?? null;
   if (!grantSatisfies(grant, identity.user, match, ctx.clock.now())) return false;
   ctx.metrics.request('gated_allowed');
-  forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(grant, match.name));
+  forward(ex, target, body, trustedHeaders(grant, match.name));
   return true;
 }
 
@@ -229,23 +218,15 @@ async function bodyMethodOverrides(body: InspectedBody, contentType: string | un
   return parsed.params.filter(([n, v]) => normaliseParamName(n) === '_method' && v.trim()).map(([, v]) => v.trim().toUpperCase());
 }
 
-async function gate(
-  ctx: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-  match: RuleMatch,
-  target: string,
-  body: InspectedBody | null,
-  upgrade?: Upgrade,
-): Promise<void> {
+async function gate(ex: Exchange, match: RuleMatch, target: string, body: InspectedBody | null): Promise<void> {
+  const { ctx, req, res, requestId } = ex;
   const identity = await resolveIdentity(ctx, req);
   if (!identity) {
     if (match.anonymousAllowed) {
       const inspected = body ?? (hasBody(req) ? await inspectBody(req, inspectLimits(ctx.routes)) : null);
       if (!(await carriesCredentialParam(ctx, req, target, inspected))) {
         ctx.metrics.request('gated_allowed');
-        forward(ctx, req, res, requestId, target, inspected, upgrade);
+        forward(ex, target, inspected);
         return;
       }
     }
@@ -261,7 +242,7 @@ async function gate(
       : await ctx.grants.find(binding.keys, (g) => grantSatisfies(g, identity.user, match, now));
   if (grantSatisfies(grant, identity.user, match, now) && (!match.once || (await ctx.store.consumeOnce(binding.keys, grant.verifiedAt)))) {
     ctx.metrics.request('gated_allowed');
-    forward(ctx, req, res, requestId, target, body, upgrade, trustedHeaders(grant, match.name));
+    forward(ex, target, body, trustedHeaders(grant, match.name));
     return;
   }
   const factors = await ctx.factorTypes.of(identity.user);
@@ -270,7 +251,7 @@ async function gate(
     if (ctx.cfg.unenrolled === 'allow') {
       // No factor to ask for: the app learns who passed and under which rule, but no factor.
       ctx.metrics.request('gated_allowed');
-      forward(ctx, req, res, requestId, target, body, upgrade, { 'x-stepgate-user': identity.user, 'x-stepgate-rule': match.name });
+      forward(ex, target, body, { 'x-stepgate-user': identity.user, 'x-stepgate-rule': match.name });
       return;
     }
     if (ctx.cfg.unenrolled === 'deny') throw new GatewayError('ENROLLMENT_REQUIRED');
@@ -308,16 +289,8 @@ async function carriesCredentialParam(ctx: GatewayContext, req: IncomingMessage,
   return parsed.kind === 'params' && parsed.params.some(([name]) => names.includes(normaliseParamName(name)));
 }
 
-function forward(
-  ctx: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-  target: string,
-  body: InspectedBody | null,
-  upgrade?: Upgrade,
-  trusted?: Record<string, string>,
-): void {
+function forward(ex: Exchange, target: string, body: InspectedBody | null, trusted?: Record<string, string>): void {
+  const { ctx, req, res, requestId, upgrade } = ex;
   if (upgrade) {
     ctx.forwarder.forwardUpgrade(req, upgrade.socket, upgrade.head, target, upstreamHeaders(req, ctx.headerPolicy, requestId, trusted, true));
     return;
