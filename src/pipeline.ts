@@ -28,8 +28,6 @@ import { StoreUnavailableError } from './store/store.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
-/** SPEC §4.6: the app's answer to a verified request is never cached by a shared cache. */
-const VERIFIED_ANSWER_HEADERS = Object.freeze({ 'cache-control': 'private, no-store' });
 /** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
 const INSPECT_TIMEOUT_MS = 10_000;
 
@@ -304,7 +302,7 @@ function forward(ex: Exchange, target: string, body: InspectedBody | null, trust
     headers,
     body: body ? body.replay() : hasBody(req) ? req : null,
     requestId,
-    responseHeaders: trusted ? VERIFIED_ANSWER_HEADERS : undefined,
+    verifiedAnswer: trusted !== undefined,
     rewrite: inject ? (status, h) => planInjection(req, status, h, `${ctx.cfg.prefix}/client.js`, ctx.cfg.publicOrigin) : undefined,
   });
 }

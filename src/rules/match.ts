@@ -73,6 +73,11 @@ function acceptsMethod(entry: TrieEntry, method: string): boolean {
   return entry.methods === null ? method !== 'OPTIONS' : entry.methods.has(method);
 }
 
+function acceptsAnyMethod(entry: TrieEntry, methods: readonly string[]): boolean {
+  for (const m of methods) if (acceptsMethod(entry, m.toUpperCase())) return true;
+  return false;
+}
+
 /**
  * Collects the entry lists of every trie node that `path[start, end)` reaches, or returns `acc`
  * untouched (null when nothing matched yet, so a miss allocates nothing).
@@ -143,19 +148,21 @@ class CompiledRuleSet implements CompiledRules {
   match(methods: readonly string[], paths: readonly string[], accept?: (rule: RuleConfig) => boolean): RuleMatch | null {
     const lists = this.lookup(paths);
     if (lists === null) return null;
-    const upper = methods.map((m) => m.toUpperCase());
-    const hits = new Set<CompiledRule>();
+    // Nearly every hit is one rule: it needs no Set (and `single` has its answer ready).
+    let first: CompiledRule | null = null;
+    let more: Set<CompiledRule> | null = null;
     for (const list of lists) {
       for (const entry of list) {
-        if (!hits.has(entry.compiled) && upper.some((m) => acceptsMethod(entry, m)) && (!accept || accept(entry.compiled.rule))) hits.add(entry.compiled);
+        const rule = entry.compiled;
+        if (rule === first || more?.has(rule)) continue;
+        if (!acceptsAnyMethod(entry, methods) || (accept && !accept(rule.rule))) continue;
+        if (first === null) first = rule;
+        else (more ??= new Set([first])).add(rule);
       }
     }
-    if (hits.size === 0) return null;
-    if (hits.size === 1) {
-      const [only] = hits;
-      return this.single.get(only!)!;
-    }
-    return combine([...hits].sort(byFileOrder));
+    if (first === null) return null;
+    if (more === null) return this.single.get(first)!;
+    return combine([...more].sort(byFileOrder));
   }
 
   matchesPathForOtherMethod(method: string, paths: readonly string[]): boolean {
