@@ -1,7 +1,11 @@
 // Instructions per request: the noise-free view of what a request costs in user space.
 //
-//   node bench/instructions.mjs [--quick] [--cases open,gated]   → prints one JSON line
-//   (bench/run.mjs runs all cases; --cases picks some, for an A/B of one change)
+//   node bench/instructions.mjs [--quick] [--cases open,gated] [--by-function N]
+//   → prints one JSON line (bench/run.mjs runs all cases; --cases picks some, for an A/B of one
+//   change). --by-function N also prints, per case, the N functions with the most self
+//   instructions per request (bench/lib/callgrind-functions.mjs), JIT code and builtins named
+//   through V8's --perf-basic-prof map; writing that map adds a little to the totals, so compare
+//   such runs with each other only.
 //
 // req/s and CPU µs per request on a shared VM move ±15% between runs and even between the rounds
 // of one run, which is wider than the margins the targets ask for. The number of instructions a
@@ -34,6 +38,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { setupSessions } from './lib/grant.mjs';
+import { selfInstructionsByFunction } from './lib/callgrind-functions.mjs';
 import { killAllChildren, startPinned } from './lib/proc.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +46,8 @@ const quick = process.argv.includes('--quick');
 const WARMUP = quick ? 1_000 : 5_000;
 const BATCH = quick ? 500 : 2_000;
 const CONNECTIONS = 8;
+const byFunctionArg = process.argv.indexOf('--by-function');
+const BY_FUNCTION = byFunctionArg >= 0 ? Number(process.argv[byFunctionArg + 1]) || 40 : 0;
 const CPUS = [Number(process.env.BENCH_SERVER_CPU ?? 1), Number(process.env.BENCH_LOAD_CPU ?? 0)];
 
 const SCRIPTS = { undici: 'targets/undici-proxy.mjs', stepgate: 'targets/stepgate.mjs' };
@@ -65,7 +72,7 @@ async function requests(pool, { path, cookie, expect }, n) {
   await Promise.all(Array.from({ length: CONNECTIONS }, worker));
 }
 
-/** Instructions callgrind counted since the last --zero, from the dump it writes now. */
+/** Instructions callgrind counted since the last --zero, and the dump it wrote them to. */
 function dumpedInstructions(pid, outDir) {
   const before = new Set(readdirSync(outDir));
   execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore' });
@@ -73,7 +80,7 @@ function dumpedInstructions(pid, outDir) {
   if (!file) throw new Error('callgrind wrote no dump');
   const totals = /^(?:totals|summary): (\d+)/m.exec(readFileSync(join(outDir, file), 'utf8'));
   if (!totals) throw new Error(`no totals in ${file}`);
-  return Number(totals[1]);
+  return { count: Number(totals[1]), file: join(outDir, file) };
 }
 
 /** Instructions per request of case `c` in a fresh process under callgrind, pinned to `cpu`. */
@@ -87,11 +94,24 @@ async function measure(c, { tmp, env, cpu }) {
     await requests(pool, c, WARMUP);
     execFileSync('callgrind_control', ['--zero', String(proc.pid)], { stdio: 'ignore' });
     await requests(pool, c, BATCH);
-    return dumpedInstructions(proc.pid, dir) / BATCH;
+    const { count, file } = dumpedInstructions(proc.pid, dir);
+    if (BY_FUNCTION) printTopFunctions(c.key, file, proc.pid);
+    return count / BATCH;
   } finally {
     await pool.close();
     await proc.stop();
   }
+}
+
+/** The case's BY_FUNCTION heaviest functions by self instructions per request, on stderr. */
+function printTopFunctions(key, dumpFile, valgrindPid) {
+  // Under valgrind, node runs inside valgrind's own process (taskset and valgrind exec in
+  // place), so V8 names the map after the PID we started.
+  const perfMap = `/tmp/perf-${valgrindPid}.map`;
+  const rows = [...selfInstructionsByFunction(dumpFile, perfMap)].sort((a, b) => b[1] - a[1]);
+  const lines = rows.slice(0, BY_FUNCTION).map(([name, n]) => `${String(Math.round(n / BATCH)).padStart(8)}  ${name.slice(0, 140)}`);
+  console.error(`\n${key}: self instructions per request, top ${BY_FUNCTION}\n${lines.join('\n')}`);
+  rmSync(perfMap, { force: true });
 }
 
 function underCallgrind(outDir, script) {
@@ -102,6 +122,7 @@ function underCallgrind(outDir, script) {
     '--smc-check=all-non-file',
     `--callgrind-out-file=${join(outDir, 'callgrind.%p')}`,
     '--dump-line=no',
+    ...(BY_FUNCTION ? ['--dump-instr=yes'] : []),
     process.execPath,
     // No compiler or GC threads: optimised code is then ready after the same request in every
     // run, not whenever a background thread got its turn (±5% between runs with threads, ±0.5%
@@ -111,6 +132,7 @@ function underCallgrind(outDir, script) {
     // then starts full GCs on a timer (8 s after the last one): whether one fell inside the
     // counted batch decided the count (the same build measured 233k and 349k per request).
     '--no-memory-reducer',
+    ...(BY_FUNCTION ? ['--perf-basic-prof'] : []),
     script,
   ];
 }
