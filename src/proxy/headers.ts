@@ -47,15 +47,29 @@ const NO_TOKENS: readonly string[] = Object.freeze([]);
 /** The last `Connection` value parsed: nearly every request and answer says `keep-alive`. */
 let lastConnection = '';
 let lastTokens: readonly string[] = NO_TOKENS;
+/** lastTokens minus the hop-by-hop names, which are dropped anyway: for `keep-alive`, none. */
+let lastExtraHopByHop: readonly string[] = NO_TOKENS;
+
+function parseConnection(value: string | string[]): void {
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  if (joined === lastConnection) return;
+  lastTokens = Object.freeze(joined.split(',').map((t) => dashed(t.trim().toLowerCase())).filter(Boolean));
+  const extra = lastTokens.filter((t) => !HOP_BY_HOP.has(t));
+  lastExtraHopByHop = extra.length > 0 ? Object.freeze(extra) : NO_TOKENS;
+  lastConnection = joined;
+}
 
 function connectionTokens(value: string | string[] | undefined): readonly string[] {
   if (value === undefined) return NO_TOKENS;
-  const joined = Array.isArray(value) ? value.join(',') : value;
-  if (joined !== lastConnection) {
-    lastTokens = Object.freeze(joined.split(',').map((t) => dashed(t.trim().toLowerCase())).filter(Boolean));
-    lastConnection = joined;
-  }
+  parseConnection(value);
   return lastTokens;
+}
+
+/** Headers `Connection` names beyond the fixed hop-by-hop set (RFC 9110 §7.6.1): also not forwarded. */
+function extraHopByHop(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NO_TOKENS;
+  parseConnection(value);
+  return lastExtraHopByHop;
 }
 
 /** False when `Connection` names a header the gateway relies on (→ 400 BAD_REQUEST). */
@@ -94,7 +108,7 @@ export function upstreamHeaders(
   keepUpgrade = false,
 ): Record<string, string | string[]> {
   const src = req.headers;
-  const named = connectionTokens(src.connection);
+  const named = extraHopByHop(src.connection);
   const peer = req.socket.remoteAddress ? unmapIPv4(req.socket.remoteAddress) : '';
   const out: Record<string, string | string[]> = {};
   for (const name in src) {
@@ -102,7 +116,7 @@ export function upstreamHeaders(
     if (value === undefined) continue;
     const key = dashed(name);
     if (HOP_BY_HOP.has(key) || URL_OVERRIDES.has(key) || key.startsWith('x-stepgate-') || key.startsWith('x-forwarded-')) continue;
-    if (key === 'forwarded' || key === 'x-request-id' || named.includes(key)) continue;
+    if (key === 'forwarded' || key === 'x-request-id' || (named.length > 0 && named.includes(key))) continue;
     if (key === policy.identityHeader && !policy.identityTrusted.has(peer)) continue;
     out[name] = value;
   }
@@ -123,11 +137,11 @@ export function upstreamHeaders(
 
 /** The upstream's response headers minus hop-by-hop ones, with our X-Request-Id. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, requestId: string): OutgoingHttpHeaders {
-  const named = connectionTokens(headers.connection);
+  const named = extraHopByHop(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || named.includes(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue;
     out[name] = value;
   }
   out['x-request-id'] = requestId;
