@@ -19,7 +19,7 @@ import { normaliseParamName } from './rules/param-name.js';
 import { ConditionInput, matchWithConditions } from './rules/when.js';
 import { sendChallenge } from './proxy/challenge.js';
 import { injectionCandidate, planInjection } from './proxy/inject.js';
-import { connectionHeaderAllowed, dashed, upstreamHeaders } from './proxy/headers.js';
+import { connectionHeaderAllowed, headerName, upstreamHeaders } from './proxy/headers.js';
 import { canonicalise, type CanonicalPath } from './rules/canonical.js';
 import type { RuleMatch } from './rules/match.js';
 import { enrolledTypes } from './stepup/routes.js';
@@ -27,7 +27,6 @@ import { handleStepup } from './stepup/routes.js';
 import { StoreUnavailableError } from './store/store.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 /** A body being inspected must arrive within this long, or it counts as uninspectable (fail closed). */
 const INSPECT_TIMEOUT_MS = 10_000;
 
@@ -104,7 +103,7 @@ function methodInterpretations(req: IncomingMessage, query: string): string[] {
   if (req.method === 'HEAD') methods.push('GET');
   for (const name in req.headers) {
     // Underscore spellings too: CGI-style apps read X_HTTP_Method_Override as the same header.
-    if (!OVERRIDE_HEADERS.has(dashed(name))) continue;
+    if (!headerName(name).methodOverride) continue;
     const v = req.headers[name]!;
     for (const m of (Array.isArray(v) ? v.join(',') : v).split(',')) if (m.trim()) methods.push(m.trim().toUpperCase());
   }
