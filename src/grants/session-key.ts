@@ -30,6 +30,7 @@ interface RememberedBinding {
   cookie: string | undefined;
   authorization: string | undefined;
   cfg: IdentityConfig;
+  publicOrigin: string;
   binding: SessionBinding;
 }
 
@@ -48,10 +49,14 @@ export function sessionBinding(
   secrets: Secrets,
 ): SessionBinding {
   const last = remembered.get(identity);
-  if (last && last.cookie === headers.cookie && last.authorization === headers.authorization && last.cfg === cfg) return last.binding;
+  // Everything deriveBinding reads except the secrets (fixed for the process): identity, the two
+  // headers, the identity config and the origin (which names the gateway's own cookie).
+  if (last && last.cookie === headers.cookie && last.authorization === headers.authorization && last.cfg === cfg && last.publicOrigin === publicOrigin) {
+    return last.binding;
+  }
   const binding = deriveBinding(headers, identity, cfg, publicOrigin, secrets);
   // A new gateway cookie is random per request: nothing to reuse.
-  if (!binding.newGatewayCookie) remembered.set(identity, { cookie: headers.cookie, authorization: headers.authorization, cfg, binding });
+  if (!binding.newGatewayCookie) remembered.set(identity, { cookie: headers.cookie, authorization: headers.authorization, cfg, publicOrigin, binding });
   return binding;
 }
 
