@@ -11,12 +11,15 @@
 // buildRouteTable(parseRoutesConfig(yaml)) from dist/, then times `rules.match(methods, paths)`
 // with process.hrtime.bigint() over a fixed mix of hit and miss requests (paths canonicalised
 // beforehand, as the pipeline does), and separately canonicalise + match (the whole per-request
-// decision). For 10,000 rules it also times the reload path, loadRouteTable(file) (read + parse +
-// validate + compile): the first run is the start-up, the next ones are reloads.
+// decision). For 10,000 rules it also times loading the file, loadRouteTable(file) (read + parse +
+// validate + compile, all on this thread: start-up and `stepgate check`; the first run is the
+// start-up), and the reload a running gateway does, loadRouteTableOffThread(file) (read + parse +
+// validate on a worker thread, compile here): its total time and how long it holds this thread.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 export const SIZES = [10, 1_000, 10_000];
@@ -104,7 +107,7 @@ function timePerOp(items, fn, iters, reps) {
 
 async function runSize(n) {
   const { parseRoutesConfig } = await import('../dist/config/load.js');
-  const { buildRouteTable, loadRouteTable } = await import('../dist/config/route-table.js');
+  const { buildRouteTable, loadRouteTable, loadRouteTableOffThread } = await import('../dist/config/route-table.js');
   const { canonicalise } = await import('../dist/rules/canonical.js');
   const yaml = routesYaml(n);
 
@@ -161,6 +164,24 @@ async function runSize(n) {
       result.reloadMs = median(runs.slice(1));
       result.reloadMaxMs = Math.max(...runs.slice(1));
       result.yamlBytes = Buffer.byteLength(yaml);
+      // What a running gateway does (src/reload.ts): read + validate on a worker thread, compile
+      // here. `held` is the longest the event loop could not run anything (a request waiting on
+      // the gateway waits at most that long), from a 1 ms-resolution event-loop delay monitor.
+      const offThread = [];
+      for (let i = 0; i < 3; i++) {
+        const loop = monitorEventLoopDelay({ resolution: 1 });
+        loop.enable();
+        await new Promise((r) => setTimeout(r, 20));
+        const t = process.hrtime.bigint();
+        await loadRouteTableOffThread(file);
+        const totalMs = Number(process.hrtime.bigint() - t) / 1e6;
+        await new Promise((r) => setTimeout(r, 20));
+        loop.disable();
+        offThread.push({ totalMs, heldMs: loop.max / 1e6 });
+      }
+      result.reloadOffThreadMs = median(offThread.map((r) => r.totalMs));
+      result.reloadHeldMs = median(offThread.map((r) => r.heldMs));
+      result.reloadHeldMaxMs = Math.max(...offThread.map((r) => r.heldMs));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -199,6 +220,9 @@ if (isMain && sizeArg >= 0) {
       out.loadStartupMs = median(rs.map((r) => r.loadStartupMs));
       out.reloadMs = median(rs.map((r) => r.reloadMs));
       out.reloadMaxMs = Math.max(...rs.map((r) => r.reloadMaxMs));
+      out.reloadOffThreadMs = median(rs.map((r) => r.reloadOffThreadMs));
+      out.reloadHeldMs = median(rs.map((r) => r.reloadHeldMs));
+      out.reloadHeldMaxMs = Math.max(...rs.map((r) => r.reloadHeldMaxMs));
       out.yamlBytes = rs[0].yamlBytes;
     }
     return out;

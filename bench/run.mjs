@@ -485,7 +485,9 @@ function checks(m, rules, soak, lat, ins) {
     const r10 = rules.find((r) => r.rules === 10);
     const r10k = rules.find((r) => r.rules === 10_000);
     add('match cost, 10,000 rules vs 10 (hit/miss mix)', '≤ 2×', fmtX(r10k.matchMixNs / r10.matchMixNs), r10k.matchMixNs / r10.matchMixNs <= 2);
-    add('reload of 10,000 rules (loadRouteTable)', '< 250 ms', `${r10k.reloadMs.toFixed(0)} ms`, r10k.reloadMs < 250);
+    // A running gateway reads on a worker thread; requests wait only while the main thread compiles.
+    add('reload of 10,000 rules: requests held (worker-thread read + compile)', '< 250 ms', `${r10k.reloadHeldMs.toFixed(0)} ms (worst ${r10k.reloadHeldMaxMs.toFixed(0)} ms; ${r10k.reloadOffThreadMs.toFixed(0)} ms from file to new table)`, r10k.reloadHeldMaxMs < 250);
+    add('load of 10,000 rules on one thread (start-up, `check`: loadRouteTable)', '< 250 ms', `${r10k.reloadMs.toFixed(0)} ms`, r10k.reloadMs < 250);
   }
   if (soak) {
     const enough = soak.requests >= CFG.soakRequests;
@@ -540,7 +542,7 @@ function markdown(res) {
     L.push('|---:|---:|---:|---:|---:|---:|');
     for (const r of res.rules) L.push(`| ${fmtK(r.rules)} | ${r.matchHitNs.toFixed(0)} ns | ${r.matchMissNs.toFixed(0)} ns | ${r.matchMixNs.toFixed(0)} ns | ${r.decideMixNs.toFixed(0)} ns | ${r.compileMs.toFixed(0)} ms |`);
     const r10k = res.rules.find((r) => r.rules === 10_000);
-    L.push('', `10,000 rules (${(r10k.yamlBytes / 1024).toFixed(0)} KiB of YAML): load at start-up ${r10k.loadStartupMs.toFixed(0)} ms; reload (loadRouteTable, median) ${r10k.reloadMs.toFixed(0)} ms, worst ${r10k.reloadMaxMs.toFixed(0)} ms.`, '');
+    L.push('', `10,000 rules (${(r10k.yamlBytes / 1024).toFixed(0)} KiB of YAML): load at start-up ${r10k.loadStartupMs.toFixed(0)} ms; loaded again on one thread (loadRouteTable, median) ${r10k.reloadMs.toFixed(0)} ms, worst ${r10k.reloadMaxMs.toFixed(0)} ms; reloaded as a running gateway does (read on a worker thread, compiled on the main thread; median) ${r10k.reloadOffThreadMs.toFixed(0)} ms from file to new table, holding the main thread ${r10k.reloadHeldMs.toFixed(0)} ms at most (worst ${r10k.reloadHeldMaxMs.toFixed(0)} ms).`, '');
   }
   if (m) {
     L.push(`Noise: wrk CPU = how busy the load generator was (100% = wrk-bound); server CPU busy = everything on the server CPU; foreign = CPU used on either bench CPU by processes other than ours. A run with more than ${CFG.maxForeignPct}% foreign CPU was repeated up to ${CFG.retries} times (${(quietWaitedMs / 1000).toFixed(0)} s were also spent waiting for a quiet machine); the figures above are the median of the undisturbed rounds (all rounds if none was). Columns: median and max over the rounds used.`, '');

@@ -7,7 +7,7 @@ import { formatDuration } from './config/units.js';
 import { startGateway } from './gateway.js';
 import { canonicalise } from './rules/canonical.js';
 import { describeRules } from './rules/match.js';
-import { reloadGatewayConfig, reloadRoutes, watchRoutes } from './reload.js';
+import { reloadGatewayConfig, RoutesReloader, watchRoutes } from './reload.js';
 import { openStore } from './store/open.js';
 import { parseArgs } from 'node:util';
 import { bufferedBody } from './proxy/body.js';
@@ -43,10 +43,11 @@ function loadAll() {
 async function start(): Promise<void> {
   const { cfg, routes, routesFile } = loadAll();
   const gw = await startGateway({ cfg, routes });
-  const stopWatching = watchRoutes(gw.ctx, routesFile);
+  const routesReloader = new RoutesReloader(gw.ctx, routesFile);
+  const stopWatching = watchRoutes(routesReloader);
   process.on('SIGHUP', () => {
     reloadGatewayConfig(gw.ctx, gw.ctx.cfg.file);
-    reloadRoutes(gw.ctx, routesFile);
+    void routesReloader.reload();
   });
   const stop = (signal: string) => {
     gw.ctx.log.info({ signal }, 'shutting down');

@@ -4,15 +4,23 @@
 // SIGHUP; what can change live is applied, the rest is reported and kept until a restart.
 import { unwatchFile, watchFile } from 'node:fs';
 import { ConfigError } from './config/errors.js';
-import { loadRouteTable } from './config/route-table.js';
-import type { GatewayContext } from './context.js';
+import { loadRouteTableOffThread } from './config/route-table.js';
+import type { GatewayContext, RouteTable } from './context.js';
 import { loadGatewayConfig } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
 import { addressSet } from './net/cidr.js';
 
-export function reloadRoutes(ctx: GatewayContext, file: string): boolean {
+/** Reads routes.yaml into a table, or rejects (ConfigError for a bad file). */
+export type RouteTableLoader = (file: string) => Promise<RouteTable>;
+
+/**
+ * Reads routes.yaml again and swaps the new table in; a bad file keeps the current one.
+ * The file is read and validated on a worker thread (config/routes-reader.ts), so requests wait
+ * only for the compile. Resolves with whether the new table is in use; never rejects.
+ */
+export async function reloadRoutes(ctx: GatewayContext, file: string, load: RouteTableLoader = loadRouteTableOffThread): Promise<boolean> {
   try {
-    const table = loadRouteTable(file);
+    const table = await load(file);
     ctx.routes = table;
     ctx.metrics.reload(true);
     ctx.log.info({ file, rules: table.rules.ruleCount }, 'routes reloaded');
@@ -25,12 +33,44 @@ export function reloadRoutes(ctx: GatewayContext, file: string): boolean {
   }
 }
 
-export function watchRoutes(ctx: GatewayContext, file: string): () => void {
+/**
+ * Reloads of one routes.yaml, one at a time and in order: a change seen (or a SIGHUP) while a
+ * read runs starts one more read after it, so the table in use always ends up being the file's
+ * latest content, and two reads finishing out of order cannot swap an older table in.
+ */
+export class RoutesReloader {
+  /** The last reload started (or already settled). */
+  private last: Promise<boolean> = Promise.resolve(true);
+  /** A reload asked for and not started yet: later requests join it rather than queue more. */
+  private next: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    readonly file: string,
+    private readonly load: RouteTableLoader = loadRouteTableOffThread,
+  ) {}
+
+  /** Resolves once a read that started after this call has finished: with whether it was applied. */
+  reload(): Promise<boolean> {
+    if (!this.next) {
+      const next = this.last.then(() => {
+        this.next = null;
+        return reloadRoutes(this.ctx, this.file, this.load);
+      });
+      this.next = next;
+      this.last = next;
+    }
+    return this.next;
+  }
+}
+
+/** Polls routes.yaml every second (editors that replace the file are seen too); returns the stop function. */
+export function watchRoutes(reloader: RoutesReloader): () => void {
   const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
-    if (cur.mtimeMs !== prev.mtimeMs) reloadRoutes(ctx, file);
+    if (cur.mtimeMs !== prev.mtimeMs) void reloader.reload();
   };
-  watchFile(file, { interval: 1000, persistent: false }, onChange);
-  return () => unwatchFile(file, onChange);
+  watchFile(reloader.file, { interval: 1000, persistent: false }, onChange);
+  return () => unwatchFile(reloader.file, onChange);
 }
 
 /** Settings read per request (or per page): safe to swap on a running gateway. */

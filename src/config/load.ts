@@ -123,11 +123,15 @@ export function parseGatewayConfig(text: string, file: string, env: NodeJS.Proce
  * (test/unit/config.test.ts compares them over every fixture).
  */
 export function parseRoutesConfig(text: string, file: string): RoutesConfig {
-  return readRoutesFast(text, file) ?? readRoutesWithPositions(text, file);
+  const fast = readRoutesFast(text, file);
+  return fast ? routesConfigFromData(fast, text, file) : readRoutesWithPositions(text, file);
 }
 
-/** The config of a file js-yaml reads and the schema accepts as it is; null for anything else. */
-function readRoutesFast(text: string, file: string): RoutesConfig | null {
+/** A validated routes.yaml as plain data: what a worker thread can hand back (no functions). */
+export type RoutesData = Omit<RoutesConfig, 'file' | 'locate'>;
+
+/** The data of a file js-yaml reads and the schema accepts as it is; null for anything else. */
+function readRoutesFast(text: string, file: string): RoutesData | null {
   let data: unknown;
   try {
     // No aliases: `yaml` expands them under an alias-bomb limit, js-yaml would share references.
@@ -139,11 +143,30 @@ function readRoutesFast(text: string, file: string): RoutesConfig | null {
   if (!result.ok) return null;
   const names = new Set(result.value.rules.map((rule) => rule.name));
   if (names.size !== result.value.rules.length) return null; // reported (with both lines) by the slow path
+  return result.value;
+}
+
+/**
+ * parseRoutesConfig without the freezing and the positions, for reading in a worker thread
+ * (config/routes-reader.ts); routesConfigFromData turns the result into the same RoutesConfig.
+ * Throws ConfigError exactly as parseRoutesConfig does.
+ */
+export function readRoutesData(text: string, file: string): RoutesData {
+  const fast = readRoutesFast(text, file);
+  if (fast) return fast;
+  // Valid only for `yaml` (aliases, say): its reading is the reference; the positions are dropped
+  // here and computed again from the same text if a compile error asks for one.
+  const { file: _file, locate: _locate, ...data } = readRoutesWithPositions(text, file);
+  return data;
+}
+
+/** The RoutesConfig of data read from `text`. */
+export function routesConfigFromData(data: RoutesData, text: string, file: string): RoutesConfig {
   // Positions are asked for only by a compile error: the file is then read again the slow way.
   // (A position per rule, even a lazy getter, was a quarter of a 10,000-rule reload.)
   let located: RoutesConfig | null = null;
   const locate = (rule: number, pattern?: number): SourcePos => (located ??= readRoutesWithPositions(text, file)).locate(rule, pattern);
-  return deepFreeze({ file, ...result.value, locate });
+  return deepFreeze({ file, ...data, locate });
 }
 
 /** The reference reading (yaml, with every position): what parseRoutesConfig must agree with. */
@@ -198,7 +221,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-function readConfigFile(file: string): string {
+export function readConfigFile(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {

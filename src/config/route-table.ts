@@ -5,6 +5,7 @@ import type { RouteTable } from '../context.js';
 import { compileRules, RuleCompileErrors } from '../rules/match.js';
 import { ConfigError } from './errors.js';
 import { loadRoutesConfig } from './load.js';
+import { readRoutesOffThread } from './routes-reader.js';
 import type { RoutesConfig } from './types.js';
 
 export function buildRouteTable(cfg: RoutesConfig): RouteTable {
@@ -25,4 +26,9 @@ export function buildRouteTable(cfg: RoutesConfig): RouteTable {
 
 export function loadRouteTable(file: string): RouteTable {
   return buildRouteTable(loadRoutesConfig(file));
+}
+
+/** loadRouteTable for a running gateway: only the compile runs on the main thread (config/routes-reader.ts). */
+export async function loadRouteTableOffThread(file: string): Promise<RouteTable> {
+  return buildRouteTable(await readRoutesOffThread(file));
 }

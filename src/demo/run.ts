@@ -7,7 +7,7 @@ import { loadGatewayConfig, resolveConfigPaths } from '../config/load.js';
 import { loadRouteTable } from '../config/route-table.js';
 import { ConfigError } from '../config/errors.js';
 import { startGateway } from '../gateway.js';
-import { watchRoutes } from '../reload.js';
+import { RoutesReloader, watchRoutes } from '../reload.js';
 import { DEMO_USERS, startDemoApp } from './app.js';
 
 async function main(): Promise<void> {
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   // The loaded config is frozen: the demo's one difference from the shipped file is a new object.
   const cfg = { ...loadGatewayConfig(gatewayFile, env), injectClient: true };
   const gw = await startGateway({ cfg, routes: loadRouteTable(routesFile), env });
-  const stopWatching = watchRoutes(gw.ctx, routesFile);
+  const stopWatching = watchRoutes(new RoutesReloader(gw.ctx, routesFile));
   const shown = gw.ctx.cfg.publicOrigin;
   process.stdout.write(`
   stepgate demo

@@ -110,6 +110,29 @@ describe('running gateway', () => {
     expect((await patch(env.url, '/billing')).status).toBe(403);
   });
 
+  it('after a burst of edits and SIGHUPs, the table in use is the last content of the file', async () => {
+    // Reloads run one at a time on a worker thread and read the file as it is when they start, so
+    // the last one wins; an older read finishing late must never swap its table in.
+    const burst = (n: number) => `rules:\n${Array.from({ length: n }, (_, i) => `  - name: burst-${i}\n    match: PATCH /burst/${i}\n`).join('')}`;
+    for (let n = 1; n <= 12; n++) {
+      writeFileSync(env.cfg.routesFile, burst(n * 50));
+      gw.child.kill('SIGHUP');
+    }
+    await gw.waitForLog(/"rules":600,"msg":"routes reloaded"/);
+    // Give any straggler (the file poller's reload) time to land, then check what is in force.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const reloads = [...gw.output().matchAll(/"rules":(\d+),"msg":"routes reloaded"/g)].map((m) => Number(m[1]));
+    expect(reloads.at(-1)).toBe(600);
+    expect((await patch(env.url, '/burst/599')).status).toBe(403);
+    expect((await patch(env.url, '/burst/0')).status).toBe(403);
+    expect((await patch(env.url, '/burst/600')).status).toBe(200);
+
+    writeFileSync(env.cfg.routesFile, ROUTES);
+    gw.child.kill('SIGHUP');
+    await gw.waitForLog(/"rules":1,"msg":"routes reloaded"[^\n]*\n(?![\s\S]*"rules":600)/);
+    expect((await patch(env.url, '/burst/599')).status).toBe(200);
+  });
+
   it('SIGHUP re-reads gateway.yaml: live settings apply, the others are reported and kept', async () => {
     const yaml = readFileSync(env.cfg.gatewayFile, 'utf8');
     writeFileSync(env.cfg.gatewayFile, yaml.replace(/listen: 127\.0\.0\.1:\d+\n/, 'listen: 127.0.0.1:1\n') + 'theme:\n  product_name: Zeta Corp\n');
