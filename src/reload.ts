@@ -18,7 +18,7 @@ export type RouteTableLoader = (file: string) => Promise<RouteTable>;
  * The file is read and validated on a worker thread (config/routes-reader.ts), so requests wait
  * only for the compile. Resolves with whether the new table is in use; never rejects.
  */
-export async function reloadRoutes(ctx: GatewayContext, file: string, load: RouteTableLoader = loadRouteTableOffThread): Promise<boolean> {
+async function reloadRoutes(ctx: GatewayContext, file: string, load: RouteTableLoader = loadRouteTableOffThread): Promise<boolean> {
   try {
     const table = await load(file);
     ctx.routes = table;

@@ -2,7 +2,9 @@
 // takes ~150 ms of CPU (js-yaml, the schema), and a broken file is read a second time with every
 // position (`yaml`, ~800 ms): on the main thread every request in flight would wait for that.
 // Here the main thread only receives the validated rules and compiles them (config/route-table.ts).
-// Start-up and `stepgate check` keep the synchronous path: nothing is waiting on them.
+// Start-up and `stepgate check` keep the synchronous path: nothing is waiting on them. (A file
+// that reads and validates but does not compile is still located on the main thread, the slow
+// way, for its `file:line:col`: rules that can never be satisfied together are a rare mistake.)
 // A worker per read: reloads are rare, and an idle V8 isolate between them would cost memory.
 import { Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from './errors.js';
@@ -42,9 +44,16 @@ export function readRoutesOffThread(file: string, timeoutMs = ROUTES_READ_TIMEOU
     timer.unref();
     worker.once('message', (reply: RoutesReaderReply) =>
       settle(() => {
-        if (reply.kind === 'read') resolve(routesConfigFromData(reply.data, reply.text, file));
-        else if (reply.kind === 'invalid') reject(new ConfigError(reply.problems));
-        else reject(new Error(reply.message));
+        if (reply.kind === 'invalid') reject(new ConfigError(reply.problems));
+        else if (reply.kind === 'failed') reject(new Error(reply.message));
+        else {
+          // Inside an event listener a throw would be uncaught: it becomes a failed read instead.
+          try {
+            resolve(routesConfigFromData(reply.data, reply.text, file));
+          } catch (err) {
+            reject(err as Error);
+          }
+        }
       }),
     );
     worker.once('error', (err) => settle(() => reject(err)));
