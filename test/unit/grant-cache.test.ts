@@ -11,6 +11,7 @@ import { Secrets } from '../../src/crypto/secrets.js';
 import { GrantCache } from '../../src/grants/cache.js';
 import { sessionBinding } from '../../src/grants/session-key.js';
 import type { Identity } from '../../src/identity/types.js';
+import { HeaderIdentitySource } from '../../src/identity/header.js';
 import { FactorTypesCache } from '../../src/grants/factor-types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { GrantRecord } from '../../src/store/store.js';
@@ -216,5 +217,28 @@ describe('sessionBinding reused for the same identity object', () => {
     expect(first.newGatewayCookie).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(second.newGatewayCookie).not.toBe(first.newGatewayCookie);
     expect(second.keys).not.toEqual(first.keys);
+  });
+
+  it('is reused for identity.source: header, which hands out one identity object per user', () => {
+    const source = new HeaderIdentitySource({ user: 'x-user', trustedProxies: ['10.0.0.1'] });
+    const from = (user: string, peer = '10.0.0.1') => source.known({ headers: { 'x-user': user }, peer });
+    const first = from('alice')!;
+    expect(first).toEqual({ user: 'alice', name: 'alice', sessionId: null });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(from(' alice ')).toBe(first);
+    expect(from('bob')).not.toBe(first);
+    expect(from('bob')!.user).toBe('bob');
+    // Only the trusted proxy names users; an empty name is nobody.
+    expect(from('alice', '10.0.0.2')).toBeNull();
+    expect(from('  ')).toBeNull();
+    const binding = bind(first, { cookie: 'sid=a' });
+    expect(bind(from('alice')!, { cookie: 'sid=a' })).toBe(binding);
+    expect(bind(from('alice')!, { cookie: 'sid=b' }).keys).not.toEqual(binding.keys);
+  });
+
+  it('still names every user correctly past the number of identities the header source keeps', () => {
+    const source = new HeaderIdentitySource({ user: 'x-user', trustedProxies: ['10.0.0.1'] });
+    for (let i = 0; i < 10_050; i++) expect(source.known({ headers: { 'x-user': `user-${i}` }, peer: '10.0.0.1' })!.user).toBe(`user-${i}`);
+    expect(source.known({ headers: { 'x-user': 'user-10049' }, peer: '10.0.0.1' })!.user).toBe('user-10049');
   });
 });
