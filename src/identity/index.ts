@@ -14,6 +14,6 @@ export async function createIdentitySource(cfg: GatewayConfig, upstream: Dispatc
     case 'header':
       return new HeaderIdentitySource(cfg.identity.header);
     case 'jwt':
-      return JwtIdentitySource.create(cfg.identity.jwt, env);
+      return JwtIdentitySource.create(cfg.identity.jwt, env, clock);
   }
 }
