@@ -66,6 +66,8 @@ export interface TestGatewayOptions {
   clock?: TestClock;
   /** Reuse this upstream (a restart keeps the app's sessions); it is then left running by close(). */
   upstream?: RecordingUpstream;
+  /** Extra environment variables for the gateway (e.g. a JWT secret named by secret_env). */
+  env?: Record<string, string>;
 }
 
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -93,7 +95,7 @@ ${opts.extra ?? ''}`;
     },
   });
   const clock = opts.clock ?? new TestClock();
-  const env = { STEPGATE_SECRET: Buffer.alloc(32, 7).toString('base64') };
+  const env = { STEPGATE_SECRET: Buffer.alloc(32, 7).toString('base64'), ...opts.env };
   const gw = await startGateway({
     cfg: parseGatewayConfig(yaml, 'gateway.yaml', env),
     routes: buildRouteTable(parseRoutesConfig(opts.routes ?? DEFAULT_ROUTES, 'routes.yaml')),
