@@ -54,18 +54,26 @@ describe('identity.source: jwt', () => {
     expect(await byHeader.resolve({ headers: {}, peer: undefined })).toBeNull();
   });
 
-  it('verifies ES256 tokens against a PEM public key', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const dir = mkdtempSync(join(tmpdir(), 'stepgate-jwt-'));
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    const pem = join(dir, 'key.pem');
+  const dir = mkdtempSync(join(tmpdir(), 'stepgate-jwt-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A new key pair, a source that verifies with its public key as a PEM file, and a token signer. */
+  async function withKeyPair(type: 'ec' | 'rsa', alg: 'ES256' | 'RS256') {
+    const { privateKey, publicKey } = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = join(dir, `${type}.pem`);
     writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }));
     const { src } = await source({ secretEnv: null, publicKeyFile: pem });
-    const es = await new SignJWT({ sub: 'carol' }).setProtectedHeader({ alg: 'ES256' }).setIssuer(BASE.issuer!).setAudience(BASE.audience!).setExpirationTime(Math.floor((T0 + 60_000) / 1000)).sign(privateKey);
+    const sign = (sub: string) =>
+      new SignJWT({ sub }).setProtectedHeader({ alg }).setIssuer(BASE.issuer!).setAudience(BASE.audience!).setExpirationTime(Math.floor((T0 + 60_000) / 1000)).sign(privateKey);
+    return { src, publicKey, sign };
+  }
+
+  it('verifies ES256 tokens against a PEM public key or a JWKS file', async () => {
+    const { src, publicKey, sign } = await withKeyPair('ec', 'ES256');
+    const es = await sign('carol');
     expect(await src.resolve(withCookie(es))).toMatchObject({ user: 'carol' });
     // The same claims signed with the shared secret are not signed by this key.
     expect(await src.resolve(withCookie(await token({ sub: 'carol' })))).toBeNull();
-    // The same key as a JWKS file.
     const jwks = join(dir, 'jwks.json');
     writeFileSync(jwks, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' }] }));
     const { src: fromJwks } = await source({ secretEnv: null, jwksFile: jwks });
@@ -76,14 +84,8 @@ describe('identity.source: jwt', () => {
   });
 
   it('verifies RS256 tokens against a PEM public key', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const dir = mkdtempSync(join(tmpdir(), 'stepgate-jwt-'));
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    const pem = join(dir, 'key.pem');
-    writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }));
-    const { src } = await source({ secretEnv: null, publicKeyFile: pem });
-    const rs = await new SignJWT({ sub: 'dave' }).setProtectedHeader({ alg: 'RS256' }).setIssuer(BASE.issuer!).setAudience(BASE.audience!).setExpirationTime(Math.floor((T0 + 60_000) / 1000)).sign(privateKey);
-    expect(await src.resolve(withCookie(rs))).toMatchObject({ user: 'dave' });
+    const { src, sign } = await withKeyPair('rsa', 'RS256');
+    expect(await src.resolve(withCookie(await sign('dave')))).toMatchObject({ user: 'dave' });
   });
 
   it.each([
