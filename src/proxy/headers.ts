@@ -52,6 +52,11 @@ export interface HeaderName {
   readonly dashed: string;
   /** Never forwarded: hop-by-hop, URL overrides, X-Stepgate-*, X-Forwarded-*, Forwarded, X-Request-Id. */
   readonly dropped: boolean;
+  /**
+   * Dropped only as an X-Forwarded-* name a client could use to pose as a proxy: the one such
+   * header a trusted SSO proxy may set is the identity header (`X-Forwarded-User` by default).
+   */
+  readonly droppedAsProxyHeader: boolean;
   readonly methodOverride: boolean;
 }
 
@@ -68,12 +73,9 @@ export function headerName(name: string): HeaderName {
   let known = rememberedNames.get(name);
   if (known === undefined) {
     const key = dashed(name);
-    known = {
-      dashed: key,
-      dropped:
-        HOP_BY_HOP.has(key) || URL_OVERRIDES.has(key) || key.startsWith('x-stepgate-') || key.startsWith('x-forwarded-') || key === 'forwarded' || key === 'x-request-id',
-      methodOverride: METHOD_OVERRIDES.has(key),
-    };
+    const alwaysDropped = HOP_BY_HOP.has(key) || URL_OVERRIDES.has(key) || key.startsWith('x-stepgate-') || key === 'forwarded' || key === 'x-request-id';
+    const proxyHeader = !alwaysDropped && key.startsWith('x-forwarded-');
+    known = { dashed: key, dropped: alwaysDropped || proxyHeader, droppedAsProxyHeader: proxyHeader, methodOverride: METHOD_OVERRIDES.has(key) };
     if (rememberedNames.size < MAX_REMEMBERED_NAMES) rememberedNames.set(name, known);
   }
   return known;
@@ -150,9 +152,14 @@ export function upstreamHeaders(
   for (const name in src) {
     const value = src[name];
     if (value === undefined) continue;
-    const { dashed: key, dropped } = headerName(name);
-    if (dropped || (named.length > 0 && named.includes(key))) continue;
-    if (key === policy.identityHeader && !policy.identityTrusted.has(peer)) continue;
+    const verdict = headerName(name);
+    const key = verdict.dashed;
+    if (key === policy.identityHeader) {
+      // SPEC §6: the user header passes from a trusted proxy only, and only in the exact spelling
+      // the identity source read: an underscore twin would reach a CGI-style app as the same
+      // variable, and could carry a name the proxy never vouched for.
+      if (name !== key || !policy.identityTrusted.has(peer) || (verdict.dropped && !verdict.droppedAsProxyHeader)) continue;
+    } else if (verdict.dropped || (named.length > 0 && named.includes(key))) continue;
     out[name] = value;
   }
   if (keepUpgrade) {
