@@ -151,9 +151,10 @@ describe('two gateways sharing one PostgreSQL', () => {
     expect((await api(b, '/verify/recovery', bob, { code: 'AAAAA-AAAAA' })).status).toBe(429);
     expect((await api(a, '/verify/totp', bob, { code: wrong })).status).toBe(429);
 
-    // The confirmation used this 30 s step; a verification needs a later one (RFC 6238 §5.2).
+    // The confirmations used their 30 s steps; a verification needs a later one (RFC 6238 §5.2).
+    // Carol's enrolment came after Alice's and may have crossed into the next step.
     const deadline = Date.now() + 31_000;
-    while (step(Date.now()) <= confirmedStep) {
+    while (step(Date.now()) <= Math.max(confirmedStep, carolEnrolment.step)) {
       expect(Date.now()).toBeLessThan(deadline);
       await sleep(200);
     }
