@@ -2,9 +2,9 @@
 // takes ~150 ms of CPU (js-yaml, the schema), and a broken file is read a second time with every
 // position (`yaml`, ~800 ms): on the main thread every request in flight would wait for that.
 // Here the main thread only receives the validated rules and compiles them (config/route-table.ts).
-// Start-up and `stepgate check` keep the synchronous path: nothing is waiting on them. (A file
-// that reads and validates but does not compile is still located on the main thread, the slow
-// way, for its `file:line:col`: rules that can never be satisfied together are a rare mistake.)
+// Start-up and `stepgate check` keep the synchronous path: nothing is waiting on them. The worker
+// also compiles once, so a file that reads but does not compile is reported (located the slow
+// way, for its `file:line:col`) from there too.
 // A worker per read: reloads are rare, and an idle V8 isolate between them would cost memory.
 import { Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from './errors.js';
