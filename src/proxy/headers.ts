@@ -53,10 +53,11 @@ export interface HeaderName {
   /** Never forwarded: hop-by-hop, URL overrides, X-Stepgate-*, X-Forwarded-*, Forwarded, X-Request-Id. */
   readonly dropped: boolean;
   /**
-   * Dropped only as an X-Forwarded-* name a client could use to pose as a proxy: the one such
-   * header a trusted SSO proxy may set is the identity header (`X-Forwarded-User` by default).
+   * Dropped whoever sends it: `dropped` minus the X-Forwarded-* names, which are dropped only so a
+   * client cannot pose as a proxy. The one such header a trusted SSO proxy may set is the identity
+   * header (`X-Forwarded-User` by default).
    */
-  readonly droppedAsProxyHeader: boolean;
+  readonly alwaysDropped: boolean;
   readonly methodOverride: boolean;
 }
 
@@ -74,8 +75,7 @@ export function headerName(name: string): HeaderName {
   if (known === undefined) {
     const key = dashed(name);
     const alwaysDropped = HOP_BY_HOP.has(key) || URL_OVERRIDES.has(key) || key.startsWith('x-stepgate-') || key === 'forwarded' || key === 'x-request-id';
-    const proxyHeader = !alwaysDropped && key.startsWith('x-forwarded-');
-    known = { dashed: key, dropped: alwaysDropped || proxyHeader, droppedAsProxyHeader: proxyHeader, methodOverride: METHOD_OVERRIDES.has(key) };
+    known = { dashed: key, dropped: alwaysDropped || key.startsWith('x-forwarded-'), alwaysDropped, methodOverride: METHOD_OVERRIDES.has(key) };
     if (rememberedNames.size < MAX_REMEMBERED_NAMES) rememberedNames.set(name, known);
   }
   return known;
@@ -158,7 +158,7 @@ export function upstreamHeaders(
       // SPEC §6: the user header passes from a trusted proxy only, and only in the exact spelling
       // the identity source read: an underscore twin would reach a CGI-style app as the same
       // variable, and could carry a name the proxy never vouched for.
-      if (name !== key || !policy.identityTrusted.has(peer) || (verdict.dropped && !verdict.droppedAsProxyHeader)) continue;
+      if (name !== key || !policy.identityTrusted.has(peer) || verdict.alwaysDropped) continue;
     } else if (verdict.dropped || (named.length > 0 && named.includes(key))) continue;
     out[name] = value;
   }
